@@ -1,0 +1,200 @@
+//! Foundation: both plugins load into a real fluent-bit through every loading route, print
+//! their help, validate their properties, and the filter's chunk path keeps data intact.
+
+use e2e::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+const QUICK: Duration = Duration::from_secs(20);
+
+fn help_lists_our_properties(host: &Host) -> Result<(), Failed> {
+    let p = plugins();
+    let f = run(host, &["-e", p.filter.to_str().unwrap(), "-F", "wasm_wasmer", "-h"], QUICK);
+    for prop in ["wasm_path", "function_name", "event_format", "accessible_paths", "wasm_heap_size"] {
+        check(f.stdout.contains(prop), format!("filter help lacks {prop}"), &f)?;
+    }
+    check(f.stdout.contains("WASM program filter (wasmer)"), "filter help lacks the description", &f)?;
+    let i = run(host, &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-h"], QUICK);
+    for prop in ["wasi_path", "accessible_paths", "parser", "interval_sec", "interval_nsec", "buf_size", "oneshot"] {
+        check(i.stdout.contains(prop), format!("input help lacks {prop}"), &i)?;
+    }
+    Ok(())
+}
+
+fn unknown_property_is_refused_by_the_host(host: &Host) -> Result<(), Failed> {
+    let p = plugins();
+    let f = run(host, &["-e", p.filter.to_str().unwrap(), "-i", "dummy", "-F", "wasm_wasmer", "-m", "*", "-p", "bogus_prop=1", "-o", "null"], QUICK);
+    f.assert_no_crash()?;
+    check(!f.timed_out && f.code().is_some_and(|c| c != 0), "expected a non-zero exit", &f)?;
+    check(f.log().contains("unknown configuration property 'bogus_prop'"), "no unknown-property error", &f)?;
+    let i = run(host, &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-p", "bogus_prop=1", "-o", "null"], QUICK);
+    i.assert_no_crash()?;
+    check(!i.timed_out && i.code().is_some_and(|c| c != 0), "expected a non-zero exit", &i)?;
+    check(i.log().contains("bogus_prop"), "no unknown-property error", &i)
+}
+
+fn missing_required_property_names_it(host: &Host) -> Result<(), Failed> {
+    let p = plugins();
+    let f = run(host, &["-e", p.filter.to_str().unwrap(), "-i", "dummy", "-F", "wasm_wasmer", "-m", "*", "-p", "function_name=f", "-o", "null"], QUICK);
+    f.assert_no_crash()?;
+    check(!f.timed_out && f.code().is_some_and(|c| c != 0), "expected a non-zero exit", &f)?;
+    check(f.log().contains("[filter:wasm_wasmer:wasm_wasmer.0] property 'wasm_path' is required"), "no error naming wasm_path", &f)?;
+    let i = run(host, &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-o", "null"], QUICK);
+    i.assert_no_crash()?;
+    check(!i.timed_out && i.code().is_some_and(|c| c != 0), "expected a non-zero exit", &i)?;
+    check(i.log().contains("[input:exec_wasi_wasmer:exec_wasi_wasmer.0] property 'wasi_path' is required"), "no error naming wasi_path", &i)
+}
+
+fn invalid_property_value_names_it(host: &Host) -> Result<(), Failed> {
+    let p = plugins();
+    let i = run(host, &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-p", "wasi_path=/x.wasm", "-p", "interval_sec=soon", "-o", "null"], QUICK);
+    i.assert_no_crash()?;
+    check(!i.timed_out && i.code().is_some_and(|c| c != 0), "expected a non-zero exit", &i)?;
+    check(i.log().contains("property 'interval_sec': invalid value 'soon'"), "no error naming interval_sec", &i)
+}
+
+/// Sends one OTLP/JSON logs request with two resource groups, metadata and attributes.
+fn post_otlp(port: u16) -> Result<(), String> {
+    let body = r#"{"resourceLogs":[
+      {"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc-a"}}]},
+       "scopeLogs":[{"scope":{"name":"scope-a","version":"1"},
+         "logRecords":[
+           {"timeUnixNano":"1700000000123456789","severityText":"INFO","body":{"stringValue":"first"},
+            "attributes":[{"key":"n","value":{"intValue":"0"}},{"key":"s","value":{"stringValue":"x"}}]},
+           {"timeUnixNano":"1700000001000000001","severityNumber":13,"body":{"stringValue":"second"},
+            "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174"}]}]},
+      {"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc-b"}}]},
+       "scopeLogs":[{"scope":{"name":"scope-b"},
+         "logRecords":[{"timeUnixNano":"1700000002000000000","body":{"kvlistValue":{"values":[{"key":"k","value":{"doubleValue":1.5}}]}}}]}]}]}"#;
+    let mut last = String::new();
+    for _ in 0..100 {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(mut s) => {
+                let req = format!(
+                    "POST /v1/logs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                    body.len(),
+                    body
+                );
+                s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+                let mut resp = String::new();
+                let _ = s.read_to_string(&mut resp);
+                return if resp.starts_with("HTTP/1.1 20") { Ok(()) } else { Err(format!("OTLP endpoint answered: {resp}")) };
+            }
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("cannot connect to the opentelemetry input: {last}"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs an opentelemetry input -> [our filter] -> file (raw msgpack) and returns the bytes.
+fn otlp_through(host: &Host, with_filter: bool) -> Result<Vec<u8>, Failed> {
+    let p = plugins();
+    let dir = scratch_dir("otlp");
+    let port = free_port();
+    let filter = if with_filter {
+        format!(
+            "  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: f\n",
+            dir.join("unused.wasm").display()
+        )
+    } else {
+        String::new()
+    };
+    let conf = format!(
+        "service:\n  flush: 0.2\n  grace: 1\nplugins:\n  - {}\npipeline:\n  inputs:\n    - name: opentelemetry\n      listen: 127.0.0.1\n      port: {port}\n      tag: otel\n{filter}  outputs:\n    - name: file\n      match: '*'\n      path: {}\n      file: out.msgpack\n      format: msgpack\n",
+        p.filter.display(),
+        dir.display()
+    );
+    let conf_path = write_file(&dir, "fluent-bit.yaml", conf);
+    let host2 = host.clone();
+    let runner = std::thread::spawn(move || run(&host2, &["-c", conf_path.to_str().unwrap()], Duration::from_secs(6)));
+    let posted = post_otlp(port);
+    let r = runner.join().unwrap();
+    r.assert_no_crash()?;
+    posted.map_err(|e| format!("{e}\n{}", r.log()))?;
+    let out = std::fs::read(dir.join("out.msgpack")).map_err(|e| format!("no output file: {e}\n{}", r.log()))?;
+    check(!out.is_empty(), "empty output", &r)?;
+    Ok(out)
+}
+
+fn filter_keeps_groups_and_metadata_byte_for_byte(host: &Host) -> Result<(), Failed> {
+    let reference = otlp_through(host, false)?;
+    let filtered = otlp_through(host, true)?;
+    // OTLP input emits group start markers: 0xd7 0x00 then seconds 0xFFFFFFFF.
+    let group_marker = [0xd7u8, 0x00, 0xff, 0xff, 0xff, 0xff];
+    if !reference.windows(6).any(|w| w == group_marker) {
+        return Err("the reference stream has no group markers; the test input is wrong".into());
+    }
+    if filtered != reference {
+        return Err(format!("filtered output differs: {} vs {} bytes", filtered.len(), reference.len()).into());
+    }
+    Ok(())
+}
+
+fn input_emits_records(host: &Host) -> Result<(), Failed> {
+    let p = plugins();
+    let r = run(
+        host,
+        &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-p", "wasi_path=/nonexistent.wasm", "-p", "interval_sec=0", "-p", "interval_nsec=200000000", "-o", "stdout", "-p", "format=json_lines", "-f", "0.2"],
+        Duration::from_secs(3),
+    );
+    r.assert_no_crash()?;
+    check(!r.json_records().is_empty(), "no records from the input", &r)
+}
+
+/// The same filter + input loaded through each route the host offers.
+fn loads_through_every_route(host: &Host) -> Result<(), Failed> {
+    let p = plugins();
+    let dir = scratch_dir("routes");
+    let pipeline_classic = "[SERVICE]\n    flush 0.2\n    plugins_file {PF}\n[INPUT]\n    name exec_wasi_wasmer\n    wasi_path /nonexistent.wasm\n    interval_sec 0\n    interval_nsec 200000000\n[FILTER]\n    name wasm_wasmer\n    match *\n    wasm_path /x.wasm\n    function_name f\n[OUTPUT]\n    name stdout\n    match *\n    format json_lines\n";
+    let pipeline_yaml = "pipeline:\n  inputs:\n    - name: exec_wasi_wasmer\n      wasi_path: /nonexistent.wasm\n      interval_sec: 0\n      interval_nsec: 200000000\n  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: /x.wasm\n      function_name: f\n  outputs:\n    - name: stdout\n      match: '*'\n      format: json_lines\n";
+    let classic_pf = write_file(&dir, "plugins.conf", format!("[PLUGINS]\n    Path {}\n    Path {}\n", p.input.display(), p.filter.display()));
+    let yaml_pf = write_file(&dir, "plugins.yaml", format!("plugins:\n  - {}\n  - {}\n", p.input.display(), p.filter.display()));
+    let routes: Vec<(&str, Vec<String>)> = vec![
+        ("-e", {
+            let c = write_file(&dir, "e.yaml", format!("service:\n  flush: 0.2\n{pipeline_yaml}"));
+            vec!["-e".into(), p.input.display().to_string(), "-e".into(), p.filter.display().to_string(), "-c".into(), c.display().to_string()]
+        }),
+        ("classic plugins_file", {
+            let c = write_file(&dir, "classic.conf", pipeline_classic.replace("{PF}", classic_pf.to_str().unwrap()));
+            vec!["-c".into(), c.display().to_string()]
+        }),
+        ("YAML plugins_file", {
+            let c = write_file(&dir, "pf.yaml", format!("service:\n  flush: 0.2\n  plugins_file: {}\n{pipeline_yaml}", yaml_pf.display()));
+            vec!["-c".into(), c.display().to_string()]
+        }),
+        ("YAML plugins: section", {
+            let c = write_file(&dir, "plugins-section.yaml", format!("service:\n  flush: 0.2\nplugins:\n  - {}\n  - {}\n{pipeline_yaml}", p.input.display(), p.filter.display()));
+            vec!["-c".into(), c.display().to_string()]
+        }),
+    ];
+    for (route, args) in routes {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = run(host, &args, Duration::from_secs(3));
+        r.assert_no_crash()?;
+        check(!r.json_records().is_empty(), format!("route {route}: no records"), &r)?;
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let trials = trials_per_host(
+        "foundation",
+        &[
+            ("help_lists_our_properties", help_lists_our_properties),
+            ("unknown_property_is_refused_by_the_host", unknown_property_is_refused_by_the_host),
+            ("missing_required_property_names_it", missing_required_property_names_it),
+            ("invalid_property_value_names_it", invalid_property_value_names_it),
+            ("filter_keeps_groups_and_metadata_byte_for_byte", filter_keeps_groups_and_metadata_byte_for_byte),
+            ("input_emits_records", input_emits_records),
+            ("loads_through_every_route", loads_through_every_route),
+        ],
+    );
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -1,0 +1,234 @@
+//! The end-to-end harness: finds real Fluent Bit hosts, installs our plugins under the file
+//! names the host's loader accepts, runs the host with a configuration and reads back what
+//! it emitted.
+//!
+//! Hosts, in order: every path in `FLUENT_BIT_BINS` (colon-separated) and `FLUENT_BIT_BIN`;
+//! if neither is set, the official packages' prefix (`/opt/fluent-bit/bin/fluent-bit`), then
+//! `fluent-bit` on PATH. Without a host every e2e test is reported as *ignored* with the
+//! reason printed: it never counts as passed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub mod fixtures;
+
+pub use libtest_mimic::{Arguments, Failed, Trial};
+
+/// A Fluent Bit executable and the version it reports.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub bin: PathBuf,
+    pub version: String,
+}
+
+impl Host {
+    fn probe(bin: PathBuf) -> Option<Host> {
+        let out = Command::new(&bin).arg("--version").output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let version = text.lines().next()?.trim().strip_prefix("Fluent Bit ")?.to_owned();
+        Some(Host { bin, version })
+    }
+}
+
+/// The hosts to test against (possibly none; see the module docs).
+pub fn hosts() -> Vec<Host> {
+    let mut bins: Vec<PathBuf> = Vec::new();
+    if let Ok(list) = std::env::var("FLUENT_BIT_BINS") {
+        bins.extend(list.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+    }
+    if let Ok(b) = std::env::var("FLUENT_BIT_BIN") {
+        bins.push(PathBuf::from(b));
+    }
+    if bins.is_empty() {
+        let official = PathBuf::from("/opt/fluent-bit/bin/fluent-bit");
+        if official.exists() {
+            bins.push(official);
+        } else if let Some(p) = which("fluent-bit") {
+            bins.push(p);
+        }
+    }
+    let mut hosts = Vec::new();
+    for b in bins {
+        match Host::probe(b.clone()) {
+            Some(h) if !hosts.iter().any(|x: &Host| x.bin == h.bin) => hosts.push(h),
+            Some(_) => {}
+            None => eprintln!("e2e: WARNING: {} does not run as fluent-bit; ignored", b.display()),
+        }
+    }
+    hosts
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+}
+
+/// Where cargo put the artefacts of the profile this test was built with.
+pub fn target_profile_dir() -> PathBuf {
+    // <target>/<profile>/deps/<test-binary>
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent().and_then(Path::parent).expect("target dir layout").to_path_buf()
+}
+
+/// Our plugins, installed in a private directory under the names the loader needs.
+#[derive(Clone, Debug)]
+pub struct Plugins {
+    pub dir: PathBuf,
+    /// `flb-in_exec_wasi_wasmer.so` (native route).
+    pub input: PathBuf,
+    /// `flb-filter_wasm_wasmer.so`.
+    pub filter: PathBuf,
+    /// `libexec_wasi.so` as cargo built it.
+    pub libexec_wasi: PathBuf,
+}
+
+/// Installs the plugins built by `cargo build -p in_exec_wasi -p filter_wasm` (same profile
+/// as this test) into a fresh directory. Panics with the build command if they are missing.
+pub fn plugins() -> Plugins {
+    let built = target_profile_dir();
+    let dir = scratch_dir("plugins");
+    let install = |from: &str, to: &str| {
+        let src = built.join(from);
+        assert!(src.exists(), "{} is missing: run `cargo build --release -p in_exec_wasi -p filter_wasm` first", src.display());
+        let dst = dir.join(to);
+        std::fs::copy(&src, &dst).expect("copy plugin");
+        dst
+    };
+    Plugins {
+        input: install("libexec_wasi.so", "flb-in_exec_wasi_wasmer.so"),
+        filter: install("libfilter_wasm.so", "flb-filter_wasm_wasmer.so"),
+        libexec_wasi: built.join("libexec_wasi.so"),
+        dir,
+    }
+}
+
+/// A new empty directory under the system temp dir, kept after the test for inspection.
+pub fn scratch_dir(what: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("flb-wasmer-e2e-{}-{}-{}", std::process::id(), what, n));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// The result of one host run.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    /// True when the harness had to kill the host at the deadline.
+    pub timed_out: bool,
+}
+
+impl Run {
+    /// Exit code if the host exited by itself (not by a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    pub fn signal(&self) -> Option<i32> {
+        use std::os::unix::process::ExitStatusExt;
+        self.status.signal()
+    }
+
+    /// stdout + stderr, for messages (Fluent Bit logs go to stderr).
+    pub fn log(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Records printed by `-o stdout -p format=json_lines`.
+    pub fn json_records(&self) -> Vec<serde_json::Value> {
+        self.stdout.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    pub fn assert_no_crash(&self) -> Result<(), Failed> {
+        if let Some(sig) = self.signal() {
+            if !(self.timed_out && (sig == libc::SIGTERM || sig == libc::SIGKILL)) {
+                return Err(format!("fluent-bit died with signal {sig}\n{}", self.log()).into());
+            }
+        }
+        if self.log().contains("Fatal") || self.log().contains("SIGSEGV") {
+            return Err(format!("fluent-bit reported a crash\n{}", self.log()).into());
+        }
+        Ok(())
+    }
+}
+
+/// Runs `host` with `args` until it exits, or until `deadline` (then SIGTERM, and SIGKILL
+/// 5 s later). Output is captured in files so a chatty host never blocks on a pipe.
+pub fn run(host: &Host, args: &[&str], deadline: Duration) -> Run {
+    run_in(host, args, deadline, None)
+}
+
+pub fn run_in(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>) -> Run {
+    let dir = scratch_dir("run");
+    let out_path = dir.join("stdout");
+    let err_path = dir.join("stderr");
+    let mut cmd = Command::new(&host.bin);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let mut child = cmd.spawn().expect("spawn fluent-bit");
+    let start = Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > deadline && !timed_out {
+            timed_out = true;
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+        if timed_out && start.elapsed() > deadline + Duration::from_secs(5) {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status,
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+        timed_out,
+    }
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write file");
+    p
+}
+
+/// Builds the trial list for a suite: every case once per host; all ignored, with the reason
+/// printed loudly, when there is no host.
+pub fn trials_per_host(suite: &str, cases: &[(&'static str, fn(&Host) -> Result<(), Failed>)]) -> Vec<Trial> {
+    let hosts = hosts();
+    if hosts.is_empty() {
+        eprintln!(
+            "\n*** e2e {suite}: SKIPPED {} tests: no fluent-bit found (set FLUENT_BIT_BIN, or install the official package at /opt/fluent-bit) ***\n",
+            cases.len()
+        );
+        return cases.iter().map(|(name, _)| Trial::test(format!("{suite}::{name}"), || Ok(())).with_ignored_flag(true)).collect();
+    }
+    let mut trials = Vec::new();
+    for host in &hosts {
+        eprintln!("e2e {suite}: host {} = Fluent Bit {}", host.bin.display(), host.version);
+        for (name, case) in cases {
+            let host = host.clone();
+            let case = *case;
+            trials.push(Trial::test(format!("{}::{suite}::{name}", host.version), move || case(&host)));
+        }
+    }
+    trials
+}
+
+/// Fails with `msg` and the host log unless `cond` holds.
+pub fn check(cond: bool, msg: impl std::fmt::Display, run: &Run) -> Result<(), Failed> {
+    if cond { Ok(()) } else { Err(format!("{msg}\n--- host output ---\n{}", run.log()).into()) }
+}
