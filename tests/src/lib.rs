@@ -3,7 +3,8 @@
 //! it emitted.
 //!
 //! Hosts, in order: every path in `FLUENT_BIT_BINS` (colon-separated) and `FLUENT_BIT_BIN`;
-//! if neither is set, the official packages' prefix (`/opt/fluent-bit/bin/fluent-bit`), then
+//! if neither is set, the official packages' prefix (`/opt/fluent-bit/bin/fluent-bit`) and
+//! side-by-side prefixes `/opt/fluent-bit-<version>/bin/fluent-bit`; failing those,
 //! `fluent-bit` on PATH. Without a host every e2e test is reported as *ignored* with the
 //! reason printed: it never counts as passed.
 
@@ -41,11 +42,21 @@ pub fn hosts() -> Vec<Host> {
         bins.push(PathBuf::from(b));
     }
     if bins.is_empty() {
-        let official = PathBuf::from("/opt/fluent-bit/bin/fluent-bit");
-        if official.exists() {
-            bins.push(official);
-        } else if let Some(p) = which("fluent-bit") {
-            bins.push(p);
+        // The official packages' prefix, then versioned side-by-side prefixes
+        // (/opt/fluent-bit-<version>), then PATH.
+        bins.extend(["/opt/fluent-bit/bin/fluent-bit".into()].into_iter().filter(|p: &PathBuf| p.exists()));
+        let mut versioned: Vec<PathBuf> = std::fs::read_dir("/opt")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("fluent-bit-"))
+            .map(|e| e.path().join("bin/fluent-bit"))
+            .filter(|p| p.exists())
+            .collect();
+        versioned.sort();
+        bins.extend(versioned);
+        if bins.is_empty() {
+            bins.extend(which("fluent-bit"));
         }
     }
     let mut hosts = Vec::new();
