@@ -32,11 +32,15 @@ pub trait Input: Sized + 'static {
 
 /// What an input may do with its instance. Only usable on the host thread that called it.
 pub struct InputInstance {
-    ins: *mut sys::flb_input_instance,
-    config: *mut sys::flb_config,
-    name: String,
-    logger: Logger,
-    collectors: Vec<c_int>,
+    pub(crate) ins: *mut sys::flb_input_instance,
+    /// NULL on the Go-proxy route, which does not pass the config.
+    pub(crate) config: *mut sys::flb_config,
+    pub(crate) name: String,
+    pub(crate) logger: Logger,
+    pub(crate) collectors: Vec<c_int>,
+    /// Set on the Go-proxy route: records are handed back from the host's poll instead of
+    /// appended, and collectors are emulated on the host's fixed 1-second poll.
+    pub(crate) proxy: Option<crate::proxy::ProxyState>,
 }
 
 impl InputInstance {
@@ -48,9 +52,19 @@ impl InputInstance {
         &self.logger
     }
 
-    /// Calls `Input::collect` every `interval`.
+    /// True on the Go-proxy route (`-e libexec_wasi.so`), where the host polls once a second.
+    pub fn is_proxy_route(&self) -> bool {
+        self.proxy.is_some()
+    }
+
+    /// Calls `Input::collect` every `interval` (on the Go-proxy route: at the first host poll
+    /// after `interval` has passed; the host polls once a second).
     pub fn collect_every(&mut self, interval: Duration) -> crate::Result<()> {
         let interval = interval.max(Duration::from_nanos(1));
+        if let Some(proxy) = &mut self.proxy {
+            proxy.interval = Some(interval);
+            return Ok(());
+        }
         // SAFETY: valid instance and config from cb_init; the callback matches the prototype.
         let id = unsafe {
             host::api().input_set_collector_time.unwrap()(
@@ -67,6 +81,11 @@ impl InputInstance {
     /// Calls `Input::collect` whenever `fd` is readable (e.g. a pipe our threads write to).
     /// The plugin must drain the fd in `collect`.
     pub fn collect_on_readable(&mut self, fd: RawFd) -> crate::Result<()> {
+        if let Some(proxy) = &mut self.proxy {
+            // The host's 1-second poll calls collect anyway.
+            proxy.every_poll = true;
+            return Ok(());
+        }
         // SAFETY: as above; the host only polls the fd.
         let id = unsafe { host::api().input_set_collector_event.unwrap()(self.ins, Some(collect_trampoline), fd, self.config) };
         self.push_collector(id, "event")
@@ -86,6 +105,10 @@ impl InputInstance {
         if events.is_empty() {
             return Ok(());
         }
+        if let Some(proxy) = &self.proxy {
+            proxy.pending.borrow_mut().extend_from_slice(events);
+            return Ok(());
+        }
         // SAFETY: valid instance; the host copies `events` before returning.
         let rc = unsafe { host::api().input_log_append.unwrap()(self.ins, std::ptr::null(), 0, events.as_ptr() as *const c_void, events.len()) };
         if rc == 0 { Ok(()) } else { Err("the host refused the records (input paused or buffer limit reached)".into()) }
@@ -93,13 +116,16 @@ impl InputInstance {
 
     /// A parser defined in the host's parsers file.
     pub fn parser(&self, name: &str) -> Option<Parser> {
+        if self.config.is_null() {
+            return None;
+        }
         let c = CString::new(name).ok()?;
         // SAFETY: valid name and config.
         let p = unsafe { host::api().parser_get.unwrap()(c.as_ptr(), self.config) };
         (!p.is_null()).then_some(Parser(p))
     }
 
-    fn set_collectors(&self, run: bool) {
+    pub(crate) fn set_collectors(&self, run: bool) {
         let api = host::api();
         for &id in &self.collectors {
             // SAFETY: ids we created on this instance.
@@ -152,7 +178,7 @@ pub(crate) fn register_name<I: Input>(name: *const c_char) {
     OUR_NAME.store(name as *mut c_char, Ordering::Release);
 }
 
-fn library_logger<I: Input>() -> Logger {
+pub(crate) fn library_logger<I: Input>() -> Logger {
     Logger::library(&I::INFO.name.to_string_lossy())
 }
 
@@ -199,7 +225,7 @@ pub(crate) unsafe extern "C" fn cb_init<I: Input>(
             let multiple = I::INFO.properties.iter().any(|p| p.multiple && p.name.eq_ignore_ascii_case(key));
             if multiple { raw.property_values(key) } else { get_property(ins, key) }
         });
-        let mut instance = InputInstance { ins, config, name, logger: logger.clone(), collectors: Vec::new() };
+        let mut instance = InputInstance { ins, config, name, logger: logger.clone(), collectors: Vec::new(), proxy: None };
         let plugin = match logger.scope(|| I::init(&mut instance, &properties)) {
             Ok(p) => p,
             Err(e) => {
@@ -226,7 +252,7 @@ fn static_vtable<I: Input>() -> &'static Vtable {
     &<I as HasVtable>::VTABLE
 }
 
-fn get_property(ins: *mut sys::flb_input_instance, key: &str) -> Vec<String> {
+pub(crate) fn get_property(ins: *mut sys::flb_input_instance, key: &str) -> Vec<String> {
     let Ok(k) = CString::new(key) else { return vec![] };
     // SAFETY: valid key and instance; the returned string is owned by the host.
     let v = unsafe { host::api().input_get_property.unwrap()(k.as_ptr(), ins) };

@@ -18,6 +18,7 @@ pub mod host;
 pub mod input;
 pub mod log;
 pub mod memory;
+pub mod proxy;
 pub mod registration;
 
 pub use config::{Kind, Properties, Property};

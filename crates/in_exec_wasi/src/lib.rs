@@ -47,3 +47,4 @@ impl Input for ExecWasi {
 }
 
 flb_plugin::input_plugin!(in_exec_wasi_wasmer_plugin, ExecWasi);
+flb_plugin::proxy_input!(ExecWasi);
