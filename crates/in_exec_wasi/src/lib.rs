@@ -1,6 +1,8 @@
 //! `exec_wasi_wasmer`: runs a WASI command module and turns each stdout line into a record,
 //! like Fluent Bit's built-in `exec_wasi` input, on wasmer.
 
+pub mod lines;
+
 use flb_plugin::registration::PluginInfo;
 use flb_plugin::{Input, InputInstance, Kind, Properties, Property};
 use std::time::Duration;
