@@ -23,7 +23,7 @@ pub mod registration;
 
 pub use config::{Kind, Properties, Property};
 pub use filter::{Filter, FilterAction, FilterInstance};
-//pub use flb_events as events;
+pub use flb_events as events;
 pub use input::{Input, InputInstance};
 
 /// Errors a plugin returns from its callbacks; the framework logs them on the instance.

@@ -1,0 +1,241 @@
+//! Conversion between a record body (msgpack map) and JSON text, for guests that take JSON
+//! (the built-in `wasm` filter's `event_format json`).
+//!
+//! Differences from Fluent Bit's `flb_msgpack_to_json_str`, all value-preserving: non-ASCII
+//! text is written as UTF-8 rather than `\uXXXX` escapes, and floats use the shortest text
+//! that reads back to the same value (Fluent Bit's `%.16g` can change the value). Integral
+//! floats keep a `.0` as in Fluent Bit, so they stay floats after a round trip.
+
+use crate::decode::{DecodeError, object_len};
+use rmp::Marker;
+
+const MAX_DEPTH: usize = 1000;
+
+fn err(reason: &'static str) -> DecodeError {
+    DecodeError { offset: 0, reason }
+}
+
+/// Writes `body` (one msgpack object, normally a map) as compact JSON into `out`.
+pub fn to_json(body: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    let len = object_len(body)?;
+    let mut rd = &body[..len];
+    value(&mut rd, out, 0)
+}
+
+fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), DecodeError> {
+    if depth > MAX_DEPTH {
+        return Err(err("nesting too deep for JSON"));
+    }
+    let m = rmp::decode::read_marker(rd).map_err(|_| err("truncated msgpack"))?;
+    let take = |rd: &mut &[u8], n: usize| -> Result<Vec<u8>, DecodeError> {
+        if rd.len() < n {
+            return Err(err("truncated msgpack"));
+        }
+        let (h, t) = rd.split_at(n);
+        *rd = t;
+        Ok(h.to_vec())
+    };
+    let be = |rd: &mut &[u8], n: usize| -> Result<u64, DecodeError> { Ok(take(rd, n)?.iter().fold(0u64, |a, &b| (a << 8) | b as u64)) };
+    match m {
+        Marker::Null => out.extend_from_slice(b"null"),
+        Marker::True => out.extend_from_slice(b"true"),
+        Marker::False => out.extend_from_slice(b"false"),
+        Marker::FixPos(v) => out.extend_from_slice(v.to_string().as_bytes()),
+        Marker::FixNeg(v) => out.extend_from_slice(v.to_string().as_bytes()),
+        Marker::U8 | Marker::U16 | Marker::U32 | Marker::U64 => {
+            let n = match m { Marker::U8 => 1, Marker::U16 => 2, Marker::U32 => 4, _ => 8 };
+            out.extend_from_slice(be(rd, n)?.to_string().as_bytes());
+        }
+        Marker::I8 | Marker::I16 | Marker::I32 | Marker::I64 => {
+            let n = match m { Marker::I8 => 1, Marker::I16 => 2, Marker::I32 => 4, _ => 8 };
+            let raw = be(rd, n)?;
+            let shift = 64 - 8 * n as u32;
+            let v = ((raw << shift) as i64) >> shift;
+            out.extend_from_slice(v.to_string().as_bytes());
+        }
+        Marker::F32 => float(f32::from_bits(be(rd, 4)? as u32) as f64, out),
+        Marker::F64 => float(f64::from_bits(be(rd, 8)?), out),
+        Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32 | Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
+            let n = match m {
+                Marker::FixStr(n) => n as usize,
+                Marker::Str8 | Marker::Bin8 => be(rd, 1)? as usize,
+                Marker::Str16 | Marker::Bin16 => be(rd, 2)? as usize,
+                _ => be(rd, 4)? as usize,
+            };
+            let s = take(rd, n)?;
+            string(&s, out);
+        }
+        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
+            let n = match m { Marker::FixArray(n) => n as u64, Marker::Array16 => be(rd, 2)?, _ => be(rd, 4)? };
+            out.push(b'[');
+            for i in 0..n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                value(rd, out, depth + 1)?;
+            }
+            out.push(b']');
+        }
+        Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
+            let n = match m { Marker::FixMap(n) => n as u64, Marker::Map16 => be(rd, 2)?, _ => be(rd, 4)? };
+            out.push(b'{');
+            for i in 0..n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                // JSON keys must be strings: render any other key as the string of its JSON.
+                let mut key = Vec::new();
+                value(rd, &mut key, depth + 1)?;
+                if key.first() == Some(&b'"') {
+                    out.extend_from_slice(&key);
+                } else {
+                    string(&key, out);
+                }
+                out.push(b':');
+                value(rd, out, depth + 1)?;
+            }
+            out.push(b'}');
+        }
+        Marker::FixExt1 | Marker::FixExt2 | Marker::FixExt4 | Marker::FixExt8 | Marker::FixExt16 | Marker::Ext8 | Marker::Ext16 | Marker::Ext32 => {
+            let n = match m {
+                Marker::FixExt1 => 1,
+                Marker::FixExt2 => 2,
+                Marker::FixExt4 => 4,
+                Marker::FixExt8 => 8,
+                Marker::FixExt16 => 16,
+                Marker::Ext8 => be(rd, 1)? as usize,
+                Marker::Ext16 => be(rd, 2)? as usize,
+                _ => be(rd, 4)? as usize,
+            };
+            take(rd, 1)?; // type
+            let data = take(rd, n)?;
+            // As Fluent Bit: the bytes as \xNN text.
+            let text: String = data.iter().map(|b| format!("\\x{b:02x}")).collect();
+            string(text.as_bytes(), out);
+        }
+        Marker::Reserved => return Err(err("invalid msgpack byte 0xc1")),
+    }
+    Ok(())
+}
+
+fn float(v: f64, out: &mut Vec<u8>) {
+    if !v.is_finite() {
+        out.extend_from_slice(b"null");
+    } else if v == v.trunc() && v.abs() < 1e15 {
+        out.extend_from_slice(format!("{v:.1}").as_bytes());
+    } else {
+        let mut b = ryu_like(v);
+        out.append(&mut b);
+    }
+}
+
+fn ryu_like(v: f64) -> Vec<u8> {
+    serde_json::to_vec(&v).unwrap_or_else(|_| b"null".to_vec())
+}
+
+fn string(bytes: &[u8], out: &mut Vec<u8>) {
+    let s = String::from_utf8_lossy(bytes);
+    serde_json::to_writer(&mut *out, s.as_ref()).expect("Vec write");
+}
+
+/// Why a guest's JSON result cannot become a record body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonError {
+    Invalid(String),
+    NotAnObject,
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JsonError::Invalid(e) => write!(f, "invalid JSON: {e}"),
+            JsonError::NotAnObject => f.write_str("the JSON result is not an object"),
+        }
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+/// Parses JSON text that must be an object and appends it as a msgpack map to `out`.
+pub fn from_json(json: &[u8], out: &mut Vec<u8>) -> Result<(), JsonError> {
+    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| JsonError::Invalid(e.to_string()))?;
+    if !v.is_object() {
+        return Err(JsonError::NotAnObject);
+    }
+    encode_value(&v, out);
+    Ok(())
+}
+
+fn encode_value(v: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value::*;
+    match v {
+        Null => rmp::encode::write_nil(out).unwrap(),
+        Bool(b) => rmp::encode::write_bool(out, *b).unwrap(),
+        Number(n) => {
+            if let Some(u) = n.as_u64() {
+                rmp::encode::write_uint(out, u).unwrap();
+            } else if let Some(i) = n.as_i64() {
+                rmp::encode::write_sint(out, i).unwrap();
+            } else {
+                rmp::encode::write_f64(out, n.as_f64().unwrap_or(f64::NAN)).unwrap();
+            }
+        }
+        String(s) => rmp::encode::write_str(out, s).unwrap(),
+        Array(a) => {
+            rmp::encode::write_array_len(out, a.len() as u32).unwrap();
+            a.iter().for_each(|x| encode_value(x, out));
+        }
+        Object(o) => {
+            rmp::encode::write_map_len(out, o.len() as u32).unwrap();
+            for (k, x) in o {
+                rmp::encode::write_str(out, k).unwrap();
+                encode_value(x, out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mp(json: &str) -> Vec<u8> {
+        let mut out = vec![];
+        from_json(json.as_bytes(), &mut out).unwrap();
+        out
+    }
+
+    fn js(body: &[u8]) -> String {
+        let mut out = vec![];
+        to_json(body, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn round_trip_preserves_order_and_types() {
+        let src = r#"{"z":1,"a":-2,"f":1.5,"g":2.0,"s":"x\"y\u00e9","n":null,"b":true,"l":[1,{"k":"v"}],"big":18446744073709551615}"#;
+        let out = js(&mp(src));
+        assert_eq!(out, r#"{"z":1,"a":-2,"f":1.5,"g":2.0,"s":"x\"yé","n":null,"b":true,"l":[1,{"k":"v"}],"big":18446744073709551615}"#);
+    }
+
+    #[test]
+    fn non_objects_are_refused() {
+        let mut out = vec![];
+        assert_eq!(from_json(b"[1,2]", &mut out), Err(JsonError::NotAnObject));
+        assert!(matches!(from_json(b"{", &mut out), Err(JsonError::Invalid(_))));
+    }
+
+    #[test]
+    fn non_string_keys_and_binary() {
+        // {1: bin "ab", "e": ext(5, [1])}
+        let body = [0x82, 0x01, 0xc4, 0x02, b'a', b'b', 0xa1, b'e', 0xd4, 0x05, 0x01];
+        assert_eq!(js(&body), r#"{"1":"ab","e":"\\x01"}"#);
+    }
+
+    #[test]
+    fn floats_keep_their_value() {
+        let mut body = vec![0x81, 0xa1, b'x'];
+        rmp::encode::write_f64(&mut body, 0.1 + 0.2).unwrap();
+        assert_eq!(js(&body), r#"{"x":0.30000000000000004}"#);
+    }
+}
