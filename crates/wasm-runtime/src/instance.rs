@@ -1,0 +1,328 @@
+//! A persistent guest instance: created once, called many times (the filter keeps one per
+//! plugin instance, so guest globals and heap persist between records, as in the built-in).
+
+use crate::engine::{LoadedModule, with_memory_cap};
+use crate::error::{Error, Trap, TrapKind};
+use crate::wasi::{Capture, WasiOptions};
+use crate::{Counters, Limits, watchdog};
+use std::sync::atomic::Ordering;
+use wasmer::sys::vm::TrapCode;
+use wasmer::{Imports, Memory, MemoryView, RuntimeError, Store, TypedFunction, WasmTypeList};
+use wasmer_wasix::{WasiError, WasiFunctionEnv};
+
+/// How the host places bytes (tag, record) in guest memory.
+pub enum GuestAllocator {
+    /// The guest exports `malloc(size) -> ptr` and `free(ptr)`.
+    Exports { malloc: TypedFunction<i32, i32>, free: TypedFunction<i32, ()> },
+    /// AssemblyScript's runtime: `__new(size, id)`, `__pin`, `__unpin`.
+    AssemblyScript { new: TypedFunction<(i32, i32), i32>, pin: TypedFunction<i32, i32>, unpin: TypedFunction<i32, ()> },
+    /// Neither: the host grows memory and uses the new pages as its own scratch area
+    /// (reset before every call; the guest never sees them as allocated).
+    HostRegion { base: u32, len: u32, next: u32 },
+}
+
+impl GuestAllocator {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            GuestAllocator::Exports { .. } => "the guest's malloc/free",
+            GuestAllocator::AssemblyScript { .. } => "AssemblyScript's __new/__pin/__unpin",
+            GuestAllocator::HostRegion { .. } => "a host-managed region of guest memory",
+        }
+    }
+}
+
+pub struct Instance {
+    store: Store,
+    pub instance: wasmer::Instance,
+    memory: Option<Memory>,
+    _wasi: Option<WasiFunctionEnv>,
+    stdout: Capture,
+    stderr: Capture,
+    limits: Limits,
+    /// Storage of the metering counter, when compiled with metering.
+    counter: Option<*mut i64>,
+    allocator: Option<GuestAllocator>,
+    /// Allocations made through the guest allocator since the last `release_all`.
+    live: Vec<i32>,
+    pub counters: Counters,
+}
+
+// SAFETY: the raw counter pointer refers to this instance's own VM context; an Instance is
+// used from one thread at a time (it is Send like the Store it owns, not Sync).
+unsafe impl Send for Instance {}
+
+const POINTS: i64 = -1; // u64::MAX: effectively unlimited until the watchdog zeroes it
+
+impl Instance {
+    /// Instantiates `module` with WASI (when it imports WASI or `wasi` is given) and the extra
+    /// host imports, then runs `_initialize` if exported (WASI reactors register their
+    /// preopens there).
+    pub fn new(module: &LoadedModule, wasi: Option<&WasiOptions>, limits: &Limits, extra: impl FnOnce(&mut Store) -> Imports) -> Result<Instance, Error> {
+        crate::signals::ensure_armed();
+        let _rt = crate::Runtime::global().tokio().enter();
+        let mut store = Store::new(module.engine.clone());
+        let stdout = Capture::new(limits.stdout_max);
+        let stderr = Capture::new(limits.stderr_max);
+        let uses_wasi = module.module.imports().any(|i| i.module().starts_with("wasi_"));
+        let mut imports = extra(&mut store);
+        let mut wasi_env = None;
+        if uses_wasi {
+            let opts = wasi.cloned().unwrap_or_default();
+            let env = crate::wasi::builder(&opts, &module.engine, &stdout, &stderr)?
+                .finalize(&mut store)
+                .map_err(|e| Error::Wasi(e.to_string()))?;
+            let wasi_imports = env.import_object(&mut store, &module.module).map_err(|e| Error::Wasi(e.to_string()))?;
+            for ((ns, name), ext) in wasi_imports.into_iter() {
+                if !imports.exists(&ns, &name) {
+                    imports.define(&ns, &name, ext);
+                }
+            }
+            wasi_env = Some(env);
+        }
+        let instance = with_memory_cap(limits.memory_max, || wasmer::Instance::new(&mut store, &module.module, &imports)).map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("memory limit") {
+                Error::MemoryLimit { limit: limits.memory_max }
+            } else {
+                Error::Instantiate(msg)
+            }
+        })?;
+        if let Some(env) = wasi_env.as_mut() {
+            env.initialize(&mut store, instance.clone()).map_err(|e| Error::Wasi(e.to_string()))?;
+        }
+        let memory = instance.exports.iter().find_map(|(_, e)| match e {
+            wasmer::Extern::Memory(m) => Some(m.clone()),
+            _ => None,
+        });
+        let mut this = Instance {
+            store,
+            instance,
+            memory,
+            _wasi: wasi_env,
+            stdout,
+            stderr,
+            limits: limits.clone(),
+            counter: None,
+            allocator: None,
+            live: Vec::new(),
+            counters: Counters::default(),
+        };
+        if module.metered {
+            this.counter = Some(this.find_metering_counter()?);
+        }
+        if let Ok(init) = this.typed::<(), ()>("_initialize") {
+            this.call(|s| init.call(s))?;
+        }
+        Ok(this)
+    }
+
+    /// Locates the storage of the metering counter: set it to a sentinel through the
+    /// exported global, then find the global holding that value.
+    fn find_metering_counter(&mut self) -> Result<*mut i64, Error> {
+        const SENTINEL: u64 = 0x5eed_f1b0_0000_0001;
+        wasmer_middlewares::metering::set_remaining_points(&mut self.store, &self.instance, SENTINEL);
+        let objects = wasmer::AsStoreMut::objects_mut(&mut self.store);
+        let found = objects.as_sys().iter_globals().find_map(|g| {
+            let p = g.vmglobal().as_ptr();
+            // SAFETY: every global's storage is at least 8 bytes (RawValue is 16).
+            (unsafe { *(p as *const u64) } == SENTINEL).then_some(p as *mut i64)
+        });
+        let p = found.ok_or_else(|| Error::Instantiate("metering counter not found".into()))?;
+        // SAFETY: p points at this instance's global, alive as long as the store.
+        unsafe { *p = POINTS };
+        Ok(p)
+    }
+
+    /// A typed export.
+    pub fn typed<P: WasmTypeList, R: WasmTypeList>(&self, name: &str) -> Result<TypedFunction<P, R>, Error> {
+        self.instance
+            .exports
+            .get_typed_function(&self.store, name)
+            .map_err(|e| match e {
+                wasmer::ExportError::Missing(_) => Error::MissingExport(name.to_string()),
+                e => Error::MissingExport(format!("{name} with the expected signature ({e})")),
+            })
+    }
+
+    /// Runs `f` (a call into the guest, e.g. `|s| func.call(s, a, b)`) under the instance's
+    /// limits, mapping traps, timeouts and `proc_exit` to [`Error`].
+    pub fn call<R>(&mut self, f: impl FnOnce(&mut Store) -> Result<R, RuntimeError>) -> Result<R, Error> {
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        let armed = match (self.counter, self.limits.call_timeout) {
+            (Some(c), Some(t)) => Some(watchdog::arm(c, t)),
+            _ => None,
+        };
+        let r = f(&mut self.store);
+        let fired = armed.as_ref().is_some_and(|a| a.fired.load(Ordering::Acquire));
+        drop(armed);
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.classify(e, fired)),
+        }
+    }
+
+    fn classify(&mut self, e: RuntimeError, fired: bool) -> Error {
+        if let Some(WasiError::Exit(code)) = e.downcast_ref::<WasiError>() {
+            return Error::Exit(code.raw());
+        }
+        if fired {
+            // Restore the budget and the exhausted flag for the next call.
+            wasmer_middlewares::metering::set_remaining_points(&mut self.store, &self.instance, u64::MAX);
+            self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+            return Error::Timeout(self.limits.call_timeout.unwrap_or_default());
+        }
+        self.counters.traps.fetch_add(1, Ordering::Relaxed);
+        let kind = match e.clone().to_trap() {
+            Some(TrapCode::UnreachableCodeReached) => TrapKind::Unreachable,
+            Some(TrapCode::HeapAccessOutOfBounds | TrapCode::HeapMisaligned | TrapCode::TableAccessOutOfBounds) => TrapKind::OutOfBoundsMemory,
+            Some(TrapCode::IntegerDivisionByZero) => TrapKind::DivisionByZero,
+            Some(TrapCode::StackOverflow) => TrapKind::StackOverflow,
+            Some(TrapCode::IntegerOverflow | TrapCode::BadConversionToInteger) => TrapKind::IntegerOverflow,
+            Some(TrapCode::IndirectCallToNull | TrapCode::BadSignature) => TrapKind::IndirectCall,
+            _ => TrapKind::Other,
+        };
+        Error::Trap(Trap { kind, message: e.message() })
+    }
+
+    /// Bytes the guest wrote to stdout since the last call to this (and whether some were cut).
+    pub fn take_stdout(&self) -> (Vec<u8>, bool) {
+        self.stdout.take()
+    }
+
+    pub fn take_stderr(&self) -> (Vec<u8>, bool) {
+        self.stderr.take()
+    }
+
+    fn view(&self) -> Result<MemoryView<'_>, Error> {
+        Ok(self.memory.as_ref().ok_or_else(|| Error::MissingExport("memory".into()))?.view(&self.store))
+    }
+
+    /// Guest memory as a byte slice, for zero-copy reads. Valid until the next call.
+    pub fn memory(&self) -> Result<&[u8], Error> {
+        let view = self.view()?;
+        // SAFETY: no guest code runs while the returned borrow of `self` lives, so memory
+        // cannot grow or change under it.
+        Ok(unsafe { std::slice::from_raw_parts(view.data_ptr(), view.data_size() as usize) })
+    }
+
+    /// Bytes `[ptr, ptr+len)` of guest memory, bounds-checked.
+    pub fn read(&self, ptr: u32, len: usize) -> Result<&[u8], Error> {
+        let mem = self.memory()?;
+        mem.get(ptr as usize..(ptr as usize).saturating_add(len))
+            .ok_or_else(|| Error::BadResult(format!("range {ptr:#x}+{len} is outside guest memory ({} bytes)", mem.len())))
+    }
+
+    /// The NUL-terminated string at `ptr` (without the NUL), at most `max` bytes.
+    pub fn read_c_str(&self, ptr: u32, max: usize) -> Result<&[u8], Error> {
+        let mem = self.memory()?;
+        let start = ptr as usize;
+        let tail = mem.get(start..).ok_or_else(|| Error::BadResult(format!("pointer {ptr:#x} is outside guest memory ({} bytes)", mem.len())))?;
+        let tail = &tail[..tail.len().min(max)];
+        let end = tail.iter().position(|&b| b == 0).ok_or_else(|| Error::BadResult(format!("no NUL terminator within {max} bytes of {ptr:#x}")))?;
+        Ok(&tail[..end])
+    }
+
+    /// How bytes are placed in this guest's memory (decided at first use).
+    pub fn allocator(&mut self) -> &GuestAllocator {
+        if self.allocator.is_none() {
+            self.allocator = Some(self.detect_allocator());
+        }
+        self.allocator.as_ref().unwrap()
+    }
+
+    fn detect_allocator(&self) -> GuestAllocator {
+        if let (Ok(malloc), Ok(free)) = (self.typed("malloc"), self.typed("free")) {
+            return GuestAllocator::Exports { malloc, free };
+        }
+        if let (Ok(new), Ok(pin), Ok(unpin)) = (self.typed("__new"), self.typed("__pin"), self.typed("__unpin")) {
+            return GuestAllocator::AssemblyScript { new, pin, unpin };
+        }
+        GuestAllocator::HostRegion { base: 0, len: 0, next: 0 }
+    }
+
+    /// Copies `bytes` (plus a NUL if `nul`) into guest memory and returns the address.
+    /// Release with [`Instance::release_all`] after the call that uses it.
+    pub fn write(&mut self, bytes: &[u8], nul: bool) -> Result<u32, Error> {
+        let size = bytes.len() + nul as usize;
+        let size_i32 = i32::try_from(size.max(1)).map_err(|_| Error::BadResult("buffer larger than 2 GiB".into()))?;
+        self.allocator();
+        let ptr: u32 = match self.allocator.as_mut().unwrap() {
+            GuestAllocator::Exports { malloc, .. } => {
+                let malloc = malloc.clone();
+                let p = self.call(|s| malloc.call(s, size_i32))?;
+                if p == 0 {
+                    return Err(Error::MemoryLimit { limit: self.limits.memory_max });
+                }
+                self.live.push(p);
+                p as u32
+            }
+            GuestAllocator::AssemblyScript { new, pin, .. } => {
+                let (new, pin) = (new.clone(), pin.clone());
+                let p = self.call(|s| new.call(s, size_i32, 0))?;
+                self.call(|s| pin.call(s, p))?;
+                self.live.push(p);
+                p as u32
+            }
+            GuestAllocator::HostRegion { .. } => self.region_alloc(size as u32)?,
+        };
+        let mem = self.memory.clone().ok_or_else(|| Error::MissingExport("memory".into()))?;
+        let view = mem.view(&self.store);
+        view.write(ptr as u64, bytes).map_err(|_| Error::BadResult(format!("guest allocator returned {ptr:#x}, outside memory")))?;
+        if nul {
+            view.write_u8(ptr as u64 + bytes.len() as u64, 0).map_err(|_| Error::BadResult("guest buffer too small".into()))?;
+        }
+        Ok(ptr)
+    }
+
+    fn region_alloc(&mut self, size: u32) -> Result<u32, Error> {
+        let size = size.max(1).next_multiple_of(8);
+        let GuestAllocator::HostRegion { base, len, next } = self.allocator.as_mut().unwrap() else { unreachable!() };
+        if *next + size > *len {
+            // Grow by what is needed (at least 64 KiB); the new pages become our region.
+            let mem = self.memory.clone().ok_or_else(|| Error::MissingExport("memory".into()))?;
+            let pages = (size as u64).div_ceil(65536) as u32 + 1;
+            let old = mem.grow(&mut self.store, pages).map_err(|_| Error::MemoryLimit { limit: self.limits.memory_max })?;
+            let GuestAllocator::HostRegion { base, len, next } = self.allocator.as_mut().unwrap() else { unreachable!() };
+            *base = old.0 * 65536;
+            *len = pages * 65536;
+            *next = 0;
+            let p = *base;
+            *next = size;
+            return Ok(p);
+        }
+        let p = *base + *next;
+        *next += size;
+        Ok(p)
+    }
+
+    /// Frees everything `write` placed in guest memory.
+    pub fn release_all(&mut self) -> Result<(), Error> {
+        let live = std::mem::take(&mut self.live);
+        match self.allocator.as_ref() {
+            Some(GuestAllocator::Exports { free, .. }) => {
+                let free = free.clone();
+                for p in live {
+                    self.call(|s| free.call(s, p))?;
+                }
+            }
+            Some(GuestAllocator::AssemblyScript { unpin, .. }) => {
+                let unpin = unpin.clone();
+                for p in live {
+                    self.call(|s| unpin.call(s, p))?;
+                }
+            }
+            Some(GuestAllocator::HostRegion { next, .. }) => {
+                let _ = next;
+                if let Some(GuestAllocator::HostRegion { next, .. }) = self.allocator.as_mut() {
+                    *next = 0;
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+}

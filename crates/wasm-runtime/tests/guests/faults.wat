@@ -1,0 +1,10 @@
+;; Functions that fault in every way a guest can, plus a healthy one.
+(module
+  (memory (export "memory") 1 100)
+  (func (export "ok") (result i32) i32.const 42)
+  (func (export "spin") (loop $l br $l))
+  (func (export "oob") (result i32) i32.const 0x7ffffff0 i32.load)
+  (func (export "div") (param i32) (result i32) i32.const 1 local.get 0 i32.div_s)
+  (func $recurse (export "recurse") (result i32) call $recurse i32.const 1 i32.add)
+  (func (export "unreachable") unreachable)
+  (func (export "grow") (param i32) (result i32) local.get 0 memory.grow))

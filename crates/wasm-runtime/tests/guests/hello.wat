@@ -1,0 +1,15 @@
+;; A WASI command: writes two lines to stdout, one to stderr, then exits with argv count - 1.
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "one\ntwo\n")
+  (data (i32.const 200) "err\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 100)) (i32.store (i32.const 4) (i32.const 8))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
+    (i32.store (i32.const 0) (i32.const 200)) (i32.store (i32.const 4) (i32.const 4))
+    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 16)))
+    (drop (call $args (i32.const 20) (i32.const 24)))
+    (call $exit (i32.sub (i32.load (i32.const 20)) (i32.const 1)))))

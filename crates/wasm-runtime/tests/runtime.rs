@@ -1,0 +1,126 @@
+//! Host-free tests of the runtime on committed WAT guests.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use wasm_runtime::*;
+
+fn guest(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(name);
+    let text = std::fs::read(&p).unwrap();
+    wasmer::wat2wasm(&text).unwrap().into_owned()
+}
+
+fn load(name: &str, metering: bool) -> LoadedModule {
+    Runtime::global().load_bytes(&guest(name), &EngineOptions { metering, ..Default::default() }).unwrap()
+}
+
+fn limits(timeout_ms: u64) -> Limits {
+    Limits { call_timeout: Some(Duration::from_millis(timeout_ms)), ..Limits::default() }
+}
+
+#[test]
+fn loop_is_interrupted_and_instance_stays_usable() {
+    let m = load("faults.wat", true);
+    let mut inst = Instance::new(&m, None, &limits(200), |_| Imports::new()).unwrap();
+    let spin = inst.typed::<(), ()>("spin").unwrap();
+    let ok = inst.typed::<(), i32>("ok").unwrap();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let e = inst.call(|s| spin.call(s)).unwrap_err();
+        assert!(matches!(e, Error::Timeout(_)), "{e}");
+        assert!(t.elapsed() < Duration::from_millis(1500), "took {:?}", t.elapsed());
+        assert_eq!(inst.call(|s| ok.call(s)).unwrap(), 42);
+    }
+}
+
+#[test]
+fn memory_cap_is_enforced() {
+    let m = load("faults.wat", false);
+    let lim = Limits { memory_max: 4 * 65536, ..Limits::default() };
+    let mut inst = Instance::new(&m, None, &lim, |_| Imports::new()).unwrap();
+    let grow = inst.typed::<i32, i32>("grow").unwrap();
+    assert_eq!(inst.call(|s| grow.call(s, 2)).unwrap(), 1, "growing within the cap works");
+    assert_eq!(inst.call(|s| grow.call(s, 5)).unwrap(), -1, "growing past the cap fails");
+    let big = load("big_min.wat", false);
+    let e = Instance::new(&big, None, &Limits { memory_max: 1 << 20, ..Limits::default() }, |_| Imports::new()).err().unwrap();
+    assert!(matches!(e, Error::MemoryLimit { limit: 1048576 }), "{e}");
+}
+
+extern "C" fn host_like_handler(sig: libc::c_int) {
+    // What Fluent Bit's handler amounts to: report and abort.
+    let msg = format!("host fatal-signal handler reached (signal {sig}): a guest trap escaped\n");
+    unsafe { libc::write(2, msg.as_ptr() as *const _, msg.len()) };
+    std::process::abort();
+}
+
+#[test]
+fn traps_survive_the_host_reinstalling_its_handlers() {
+    let m = load("faults.wat", false);
+    let mut inst = Instance::new(&m, None, &Limits::default(), |_| Imports::new()).unwrap();
+    let (oob, div, rec, unr) = (
+        inst.typed::<(), i32>("oob").unwrap(),
+        inst.typed::<i32, i32>("div").unwrap(),
+        inst.typed::<(), i32>("recurse").unwrap(),
+        inst.typed::<(), ()>("unreachable").unwrap(),
+    );
+    for round in 0..3 {
+        unsafe {
+            libc::signal(libc::SIGSEGV, host_like_handler as *const () as libc::sighandler_t);
+            libc::signal(libc::SIGFPE, host_like_handler as *const () as libc::sighandler_t);
+        }
+        assert!(signals::ensure_armed(), "round {round}: the handlers had been replaced");
+        assert!(!signals::ensure_armed(), "a second check finds them in place");
+        let e = inst.call(|s| oob.call(s)).unwrap_err();
+        assert!(matches!(&e, Error::Trap(t) if t.kind == TrapKind::OutOfBoundsMemory), "{e}");
+        let e = inst.call(|s| div.call(s, 0)).unwrap_err();
+        assert!(matches!(&e, Error::Trap(t) if t.kind == TrapKind::DivisionByZero), "{e}");
+        let e = inst.call(|s| rec.call(s)).unwrap_err();
+        assert!(matches!(&e, Error::Trap(t) if t.kind == TrapKind::StackOverflow), "{e}");
+        let e = inst.call(|s| unr.call(s)).unwrap_err();
+        assert!(matches!(&e, Error::Trap(t) if t.kind == TrapKind::Unreachable), "{e}");
+    }
+}
+
+#[test]
+fn command_output_args_and_exit_status() {
+    let m = load("hello.wat", true);
+    let wasi = WasiOptions { args: vec!["a".into(), "b".into()], ..Default::default() };
+    let out = run_command(&m, &wasi, &Limits::default()).unwrap();
+    assert_eq!(out.stdout, b"one\ntwo\n");
+    assert_eq!(out.stderr, b"err\n");
+    assert_eq!(out.status, ExitStatus::Exited(2), "argv = [guest, a, b]");
+}
+
+#[test]
+fn stdout_is_kept_when_the_command_traps() {
+    let m = load("print_then_trap.wat", false);
+    let out = run_command(&m, &WasiOptions::default(), &Limits::default()).unwrap();
+    assert_eq!(out.stdout, b"before\n");
+    assert!(matches!(out.status, ExitStatus::Trapped(ref t) if t.kind == TrapKind::Unreachable), "{:?}", out.status);
+}
+
+#[test]
+fn stdout_is_bounded() {
+    let m = load("hello.wat", false);
+    let out = run_command(&m, &WasiOptions::default(), &Limits { stdout_max: 5, ..Limits::default() }).unwrap();
+    assert_eq!(out.stdout, b"one\nt");
+    assert!(out.stdout_truncated);
+}
+
+#[test]
+fn modules_are_compiled_once() {
+    let bytes = guest("faults.wat");
+    let opts = EngineOptions::default();
+    let a = Runtime::global().load_bytes(&bytes, &opts).unwrap();
+    let b = Runtime::global().load_bytes(&bytes, &opts).unwrap();
+    assert_eq!(a.hash, b.hash);
+    assert_eq!(b.source, ModuleSource::MemoryCache);
+}
+
+#[test]
+fn foreign_formats_are_refused_clearly() {
+    let e = Runtime::global().load_bytes(b"\0aot\x03\0\0\0rest", &EngineOptions::default()).err().unwrap();
+    assert!(e.to_string().contains("WAMR AOT"), "{e}");
+    let e = Runtime::global().load_bytes(b"#!/bin/sh\necho hi\n", &EngineOptions::default()).err().unwrap();
+    assert!(e.to_string().contains("not a WebAssembly module"), "{e}");
+}
