@@ -26,7 +26,7 @@ pub use engine::{Compiler, EngineOptions, LoadedModule, ModuleSource, Runtime};
 pub use error::{Error, Trap, TrapKind};
 pub use instance::{GuestAllocator, Instance};
 pub use wasi::{Preopen, WasiOptions};
-pub use wasmer::{Imports, Value};
+pub use wasmer::{Imports, TypedFunction, Value};
 
 use std::time::Duration;
 

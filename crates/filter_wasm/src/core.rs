@@ -1,0 +1,284 @@
+//! The filter's work on a chunk, independent of Fluent Bit's C ABI (the `flb-wasm` CLI uses
+//! it too, so its output matches the plugin's).
+//!
+//! Guest contract (the built-in `wasm` filter's): an exported
+//! `f(tag_ptr, tag_len, time_sec, time_nsec, record_ptr, record_len) -> result_ptr`.
+//! JSON mode: the body as NUL-terminated JSON in, a NUL-terminated JSON object out (empty
+//! string: drop). msgpack mode: the body map as msgpack in; out, one self-delimited msgpack
+//! object read at the returned address (never with strlen, so zero bytes survive); a first
+//! byte of 0 (the built-in's empty string) drops the record. The host keeps the timestamp and
+//! metadata; group markers pass through byte for byte.
+
+use flb_events::{Decoder, Encoder, EventKind, json, object_len};
+use std::time::{Duration, Instant};
+use wasm_runtime::check::{Contract, check};
+use wasm_runtime::{EngineOptions, Error, Instance, Limits, LoadedModule, Runtime, TypedFunction, WasiOptions};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventFormat {
+    Json,
+    Msgpack,
+}
+
+impl EventFormat {
+    pub fn parse(s: &str) -> Option<EventFormat> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "json" => Some(EventFormat::Json),
+            "msgpack" => Some(EventFormat::Msgpack),
+            _ => None,
+        }
+    }
+}
+
+/// What happens to a record whose guest call fails (trap, timeout, bad result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnError {
+    /// Pass the original record on (nothing is lost).
+    Keep,
+    /// Drop it, as the built-in does.
+    Drop,
+}
+
+impl OnError {
+    pub fn parse(s: &str) -> Option<OnError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "keep" => Some(OnError::Keep),
+            "drop" => Some(OnError::Drop),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FilterConfig {
+    pub wasm_path: std::path::PathBuf,
+    pub function: String,
+    pub format: EventFormat,
+    pub on_error: OnError,
+    pub wasi: WasiOptions,
+    pub limits: Limits,
+    pub engine: EngineOptions,
+}
+
+/// Counts of what the filter did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub kept: u64,
+    pub modified: u64,
+    pub dropped: u64,
+    pub errors: u64,
+}
+
+type GuestFn = TypedFunction<(i32, i32, i32, i32, i32, i32), i32>;
+
+/// One loaded guest, kept for the life of the filter instance.
+pub struct WasmFilter {
+    config: FilterConfig,
+    instance: Instance,
+    func: GuestFn,
+    enc: Encoder,
+    json_in: Vec<u8>,
+    body_out: Vec<u8>,
+    pub stats: Stats,
+    errors: ErrorLog,
+}
+
+/// Result of one record.
+enum Outcome {
+    Keep,
+    Drop,
+    Replace,
+}
+
+impl WasmFilter {
+    pub fn load(config: FilterConfig) -> Result<WasmFilter, String> {
+        let module: LoadedModule = Runtime::global().load(&config.wasm_path, &config.engine).map_err(|e| format!("property 'wasm_path': {e}"))?;
+        let report = check(&module.module, &Contract::Filter { function: config.function.clone() }, &[]);
+        if !report.ok() {
+            let msgs: Vec<_> = report.errors().map(|f| f.message.clone()).collect();
+            return Err(format!("{}: {}", config.wasm_path.display(), msgs.join("; ")));
+        }
+        let instance = Instance::new(&module, Some(&config.wasi), &config.limits, |_| wasmer_imports()).map_err(|e| format!("{}: {e}", config.wasm_path.display()))?;
+        let func = instance.typed(&config.function).map_err(|e| e.to_string())?;
+        Ok(WasmFilter { config, instance, func, enc: Encoder::new(), json_in: Vec::new(), body_out: Vec::new(), stats: Stats::default(), errors: ErrorLog::default() })
+    }
+
+    pub fn describe_allocator(&mut self) -> &'static str {
+        self.instance.allocator().describe()
+    }
+
+    /// Filters a chunk into `out`. Returns false when nothing changed (then `out` is empty
+    /// and the chunk should pass on untouched).
+    pub fn filter_chunk(&mut self, chunk: &[u8], tag: &str, out: &mut Vec<u8>) -> bool {
+        wasm_runtime::signals::ensure_armed();
+        self.enc.clear();
+        let mut changed = false;
+        let mut decoded = 0;
+        for ev in Decoder::new(chunk) {
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(e) => {
+                    // Keep the undecodable rest as it was rather than lose it.
+                    self.errors.report(&format!("malformed record in chunk: {e}; passing the rest of the chunk on unchanged"));
+                    self.enc.raw(&chunk[decoded..]);
+                    break;
+                }
+            };
+            decoded += ev.raw.len();
+            if ev.kind != EventKind::Record {
+                self.enc.raw(ev.raw);
+                continue;
+            }
+            let outcome = match self.call(tag, ev.time.sec, ev.time.nsec, ev.body) {
+                Ok(o) => o,
+                Err(e) => {
+                    self.stats.errors += 1;
+                    let action = match self.config.on_error {
+                        OnError::Keep => "record kept",
+                        OnError::Drop => "record dropped",
+                    };
+                    self.errors.report(&format!("{e} ({action}, on_error {})", if self.config.on_error == OnError::Keep { "keep" } else { "drop" }));
+                    if self.config.on_error == OnError::Keep { Outcome::Keep } else { Outcome::Drop }
+                }
+            };
+            match outcome {
+                Outcome::Keep => {
+                    self.stats.kept += 1;
+                    self.enc.raw(ev.raw);
+                }
+                Outcome::Drop => {
+                    self.stats.dropped += 1;
+                    changed = true;
+                }
+                Outcome::Replace if self.body_out == ev.body => {
+                    self.stats.kept += 1;
+                    self.enc.raw(ev.raw);
+                }
+                Outcome::Replace => {
+                    self.stats.modified += 1;
+                    changed = true;
+                    if let Err(e) = self.enc.record(ev.time, ev.metadata, &self.body_out) {
+                        // Only an invalid time can fail here; keep the original then.
+                        self.errors.report(&format!("cannot re-encode a record: {e}; record kept"));
+                        self.enc.raw(ev.raw);
+                    }
+                }
+            }
+        }
+        self.log_guest_output();
+        if changed {
+            std::mem::swap(out, &mut self.enc.buf);
+        }
+        changed
+    }
+
+    /// Calls the guest for one record; the new body (for Replace) is left in `body_out`.
+    fn call(&mut self, tag: &str, sec: u32, nsec: u32, body: &[u8]) -> Result<Outcome, String> {
+        let input: &[u8] = match self.config.format {
+            EventFormat::Json => {
+                self.json_in.clear();
+                json::to_json(body, &mut self.json_in).map_err(|e| format!("cannot convert the record to JSON: {e}"))?;
+                &self.json_in
+            }
+            EventFormat::Msgpack => body,
+        };
+        let nul = self.config.format == EventFormat::Json;
+        let placed = (|| {
+            let tag_ptr = self.instance.write(tag.as_bytes(), true)?;
+            let rec_ptr = self.instance.write(input, nul)?;
+            let f = &self.func;
+            self.instance.call(|s| f.call(s, tag_ptr as i32, tag.len() as i32, sec as i32, nsec as i32, rec_ptr as i32, input.len() as i32))
+        })();
+        let result = match placed {
+            Ok(ptr) => self.read_result(ptr as u32),
+            Err(e) => Err(describe(&e)),
+        };
+        if let Err(e) = self.instance.release_all() {
+            return Err(format!("guest free() failed: {}", describe(&e)));
+        }
+        result
+    }
+
+    fn read_result(&mut self, ptr: u32) -> Result<Outcome, String> {
+        self.body_out.clear();
+        let mem = self.instance.memory().map_err(|e| e.to_string())?;
+        let at = mem.get(ptr as usize..).filter(|s| !s.is_empty()).ok_or_else(|| format!("the guest returned {ptr:#x}, outside its memory ({} bytes)", mem.len()))?;
+        match self.config.format {
+            EventFormat::Json => {
+                let end = at.iter().position(|&b| b == 0).ok_or_else(|| format!("the guest's result at {ptr:#x} has no NUL terminator"))?;
+                if end == 0 {
+                    return Ok(Outcome::Drop);
+                }
+                json::from_json(&at[..end], &mut self.body_out).map_err(|e| format!("bad guest result: {e}"))?;
+            }
+            EventFormat::Msgpack => {
+                if at[0] == 0 {
+                    return Ok(Outcome::Drop);
+                }
+                let len = object_len(at).map_err(|e| format!("bad guest result: the msgpack at {ptr:#x} is {e}"))?;
+                if !matches!(at[0], 0x80..=0x8f | 0xde | 0xdf) {
+                    return Err(format!("bad guest result: a msgpack {} instead of a map", msgpack_kind(at[0])));
+                }
+                self.body_out.extend_from_slice(&at[..len]);
+            }
+        }
+        Ok(Outcome::Replace)
+    }
+
+    fn log_guest_output(&mut self) {
+        for (stream, (bytes, _)) in [("stdout", self.instance.take_stdout()), ("stderr", self.instance.take_stderr())] {
+            for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                log::info!("guest {stream}: {}", String::from_utf8_lossy(line));
+            }
+        }
+    }
+}
+
+fn describe(e: &Error) -> String {
+    match e {
+        Error::Trap(t) => format!("guest trapped: {} ({})", t.kind, t.message),
+        Error::Timeout(d) => format!("guest exceeded the time limit of {d:?}"),
+        Error::Exit(c) => format!("guest called proc_exit({c})"),
+        e => e.to_string(),
+    }
+}
+
+fn msgpack_kind(b: u8) -> &'static str {
+    match b {
+        0x90..=0x9f | 0xdc | 0xdd => "array",
+        0xa0..=0xbf | 0xd9..=0xdb => "string",
+        0xc0 => "nil",
+        0xc2 | 0xc3 => "boolean",
+        0xca | 0xcb => "float",
+        0xc4..=0xc6 => "binary",
+        _ => "number or extension",
+    }
+}
+
+fn wasmer_imports() -> wasm_runtime::Imports {
+    wasm_runtime::Imports::new()
+}
+
+/// Errors are logged at most once a second per instance, with a count of the rest.
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl ErrorLog {
+    fn report(&mut self, msg: &str) {
+        let now = Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            self.suppressed += 1;
+            return;
+        }
+        if self.suppressed > 0 {
+            log::error!("{msg} (and {} more errors in the last second)", self.suppressed);
+        } else {
+            log::error!("{msg}");
+        }
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
