@@ -156,6 +156,24 @@ impl Run {
         self.stdout.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
+    /// Record bodies without the `date` key the stdout output adds.
+    pub fn bodies(&self) -> Vec<serde_json::Value> {
+        self.json_records()
+            .into_iter()
+            .map(|mut v| {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("date");
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// Whether the host exited non-zero by itself (no signal, no deadline kill).
+    pub fn failed_cleanly(&self) -> bool {
+        !self.timed_out && self.code().is_some_and(|c| c != 0)
+    }
+
     pub fn assert_no_crash(&self) -> Result<(), Failed> {
         if let Some(sig) = self.signal() {
             if !(self.timed_out && (sig == libc::SIGTERM || sig == libc::SIGKILL)) {
@@ -176,6 +194,11 @@ pub fn run(host: &Host, args: &[&str], deadline: Duration) -> Run {
 }
 
 pub fn run_in(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>) -> Run {
+    run_env(host, args, deadline, cwd, &[])
+}
+
+/// As [`run`], in `cwd` and with extra environment variables.
+pub fn run_env(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>, env: &[(&str, &str)]) -> Run {
     let dir = scratch_dir("run");
     let out_path = dir.join("stdout");
     let err_path = dir.join("stderr");
@@ -187,6 +210,7 @@ pub fn run_in(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }
+    cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().expect("spawn fluent-bit");
     let start = Instant::now();
     let mut timed_out = false;
