@@ -93,7 +93,7 @@ enum Outcome {
 impl WasmFilter {
     pub fn load(config: FilterConfig) -> Result<WasmFilter, String> {
         let module: LoadedModule = Runtime::global().load(&config.wasm_path, &config.engine).map_err(|e| format!("property 'wasm_path': {e}"))?;
-        let report = check(&module.module, &Contract::Filter { function: config.function.clone() }, &[]);
+        let report = check(&module.module, &Contract::Filter { function: config.function.clone() });
         if !report.ok() {
             let msgs: Vec<_> = report.errors().map(|f| f.message.clone()).collect();
             return Err(format!("{}: {}", config.wasm_path.display(), msgs.join("; ")));

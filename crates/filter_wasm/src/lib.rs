@@ -82,8 +82,10 @@ impl Filter for Plugin {
 
     fn exit(&mut self) {
         let s = self.filter.stats;
-        log::debug!("kept {} modified {} dropped {} errors {}", s.kept, s.modified, s.dropped, s.errors);
+        let line = format!("records: kept {} modified {} dropped {} errors {}", s.kept, s.modified, s.dropped, s.errors);
+        if s.errors > 0 { log::warn!("{line}") } else { log::debug!("{line}") }
     }
 }
 
 flb_plugin::filter_plugin!(filter_wasm_wasmer_plugin, Plugin);
+wasm_runtime::export_signal_chain!();

@@ -6,7 +6,6 @@
 //! to the Fluent Bit log, the exit status is reported, and what a trapping or timed-out run
 //! printed is kept.
 
-pub mod lines;
 pub mod run;
 
 use flb_plugin::log::Level;
@@ -113,3 +112,4 @@ impl ExitPolicy {
 
 flb_plugin::input_plugin!(in_exec_wasi_wasmer_plugin, ExecWasi);
 flb_plugin::proxy_input!(ExecWasi);
+wasm_runtime::export_signal_chain!();

@@ -1,6 +1,6 @@
 //! Running the module off Fluent Bit's threads, and turning a run into records.
 
-use crate::lines::record_lines;
+use wasm_runtime::lines::record_lines;
 use flb_events::{EMPTY_MAP, Encoder, EventTime, str_map};
 use flb_plugin::Properties;
 use flb_plugin::input::Parser;
@@ -91,7 +91,7 @@ impl Config {
     /// Compiles the module (once per process for the same file) and checks it is a command.
     pub fn load(&self) -> flb_plugin::Result<LoadedModule> {
         let module = Runtime::global().load(&self.wasi_path, &self.engine).map_err(|e| bad("wasi_path", e))?;
-        let report = check(&module.module, &Contract::Command, &[]);
+        let report = check(&module.module, &Contract::Command);
         if !report.ok() {
             let msgs: Vec<_> = report.errors().map(|f| f.message.clone()).collect();
             return Err(bad("wasi_path", format!("{}: {}", self.wasi_path.display(), msgs.join("; "))));

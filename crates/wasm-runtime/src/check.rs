@@ -59,9 +59,10 @@ impl Report {
     }
 }
 
-/// Host import namespaces a module may use; `env` functions are listed separately by the
-/// caller that serves them (the filter's libc compatibility imports).
-pub fn check(module: &Module, contract: &Contract, served_env: &[&str]) -> Report {
+/// Checks `module` against `contract`. Imports may be WASI preview1 and the `env.*` C library
+/// functions WAMR's libc-builtin offers (served by `libc_compat`).
+pub fn check(module: &Module, contract: &Contract) -> Report {
+    let served_env = crate::libc_compat::SERVED;
     let mut r = Report::default();
     let unresolved: Vec<String> = module
         .imports()
@@ -70,7 +71,7 @@ pub fn check(module: &Module, contract: &Contract, served_env: &[&str]) -> Repor
         .map(|i| format!("{}.{}", i.module(), i.name()))
         .collect();
     if !unresolved.is_empty() {
-        r.push(Severity::Error, format!("imports the host cannot provide: {} (only WASI preview1 and the listed env functions are available)", unresolved.join(", ")));
+        r.push(Severity::Error, format!("imports the host cannot provide: {} (available: WASI preview1 and the C library functions env.{{malloc, printf, sprintf, strlen, ...}} of the built-in's WAMR; build against wasi-libc with --target=wasm32-wasi for anything else)", unresolved.join(", ")));
     }
     let exports_memory = module.exports().any(|e| matches!(e.ty(), ExternType::Memory(_)));
     match contract {
@@ -112,4 +113,9 @@ pub fn check(module: &Module, contract: &Contract, served_env: &[&str]) -> Repor
         }
     }
     r
+}
+
+/// Whether the module is a WASI command (has an entry point) rather than a library.
+pub fn is_command(module: &Module) -> bool {
+    crate::command::entry_point(module).is_some()
 }

@@ -65,6 +65,7 @@ impl Instance {
         let stderr = Capture::new(limits.stderr_max);
         let uses_wasi = module.module.imports().any(|i| i.module().starts_with("wasi_"));
         let mut imports = extra(&mut store);
+        let libc = crate::libc_compat::wanted(&module.module).then(|| crate::libc_compat::define(&mut store, &module.module, &stdout, &mut imports));
         let mut wasi_env = None;
         if uses_wasi {
             let opts = wasi.cloned().unwrap_or_default();
@@ -94,6 +95,9 @@ impl Instance {
             wasmer::Extern::Memory(m) => Some(m.clone()),
             _ => None,
         });
+        if let Some(env) = &libc {
+            crate::libc_compat::attach(&mut store, env, memory.clone());
+        }
         let mut this = Instance {
             store,
             instance,

@@ -17,6 +17,8 @@ mod command;
 mod engine;
 mod error;
 mod instance;
+mod libc_compat;
+pub mod lines;
 pub mod signals;
 mod wasi;
 mod watchdog;
@@ -25,6 +27,7 @@ pub use command::{CommandOutcome, ExitStatus, run_command};
 pub use engine::{Compiler, EngineOptions, LoadedModule, ModuleSource, Runtime};
 pub use error::{Error, Trap, TrapKind};
 pub use instance::{GuestAllocator, Instance};
+pub use libc_compat::SERVED as LIBC_IMPORTS;
 pub use wasi::{Preopen, WasiOptions};
 pub use wasmer::{Imports, TypedFunction, Value};
 

@@ -49,13 +49,26 @@ fn state() -> &'static State {
     })
 }
 
-/// Our wasmer SIGSEGV handler's successor, if `handler` is ours; 0 otherwise.
-#[unsafe(no_mangle)]
-pub extern "C" fn flb_wasmer_signal_chain_next(handler: usize) -> usize {
+/// Our wasmer SIGSEGV handler's successor, if `handler` is ours; 0 otherwise. Exported as
+/// `flb_wasmer_signal_chain_next` by [`export_signal_chain!`](crate::export_signal_chain).
+pub fn chain_next(handler: usize) -> usize {
     match STATE.get() {
         Some(st) if st.wasmer[0].sa_sigaction == handler => st.next,
         _ => 0,
     }
+}
+
+/// Exports `flb_wasmer_signal_chain_next` from the shared library that invokes it (once per
+/// cdylib). It lives in the cdylib's own crate because the plugins link with
+/// `--exclude-libs,ALL`, which hides every symbol that comes from a dependency.
+#[macro_export]
+macro_rules! export_signal_chain {
+    () => {
+        #[unsafe(no_mangle)]
+        pub extern "C" fn flb_wasmer_signal_chain_next(handler: usize) -> usize {
+            $crate::signals::chain_next(handler)
+        }
+    };
 }
 
 /// Asks the library that contains `handler` where that handler forwards to (0: unknown, so

@@ -45,6 +45,17 @@ impl Capture {
         Capture(Arc::new(Mutex::new(CaptureBuf { data: Vec::new(), max, truncated: false })))
     }
 
+    /// Appends what fits under the limit (the rest is counted as truncated).
+    pub fn write(&self, buf: &[u8]) {
+        let mut b = self.0.lock().unwrap();
+        let room = b.max.saturating_sub(b.data.len());
+        if buf.len() > room {
+            b.truncated = true;
+        }
+        let n = buf.len().min(room);
+        b.data.extend_from_slice(&buf[..n]);
+    }
+
     pub fn take(&self) -> (Vec<u8>, bool) {
         let mut b = self.0.lock().unwrap();
         let t = b.truncated;
@@ -55,13 +66,7 @@ impl Capture {
 
 impl tokio::io::AsyncWrite for Capture {
     fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let mut b = self.0.lock().unwrap();
-        let room = b.max.saturating_sub(b.data.len());
-        if buf.len() > room {
-            b.truncated = true;
-        }
-        let n = buf.len().min(room);
-        b.data.extend_from_slice(&buf[..n]);
+        self.write(buf);
         // Report everything as written: the guest must not loop on a full sink.
         Poll::Ready(Ok(buf.len()))
     }

@@ -124,3 +124,27 @@ fn foreign_formats_are_refused_clearly() {
     let e = Runtime::global().load_bytes(b"#!/bin/sh\necho hi\n", &EngineOptions::default()).err().unwrap();
     assert!(e.to_string().contains("not a WebAssembly module"), "{e}");
 }
+
+#[test]
+fn libc_imports_of_the_builtins_wamr_are_served() {
+    let m = load("libc_env.wat", false);
+    let report = check::check(&m.module, &check::Contract::Filter { function: "fmt".into() });
+    assert!(!report.findings.iter().any(|f| f.message.contains("imports")), "env.* imports are served: {:?}", report.findings);
+    let lim = Limits { memory_max: 4 << 20, ..Limits::default() };
+    let mut inst = Instance::new(&m, None, &lim, |_| Imports::new()).unwrap();
+    let fmt = inst.typed::<i32, i32>("fmt").unwrap();
+    let len = inst.typed::<i32, i32>("len").unwrap();
+    let release = inst.typed::<i32, ()>("release").unwrap();
+    let p = inst.call(|s| fmt.call(s, 255)).unwrap();
+    assert_eq!(inst.read_c_str(p as u32, 100).unwrap(), b"answer=00255|ff");
+    assert_eq!(inst.call(|s| len.call(s, p)).unwrap(), 15);
+    assert_eq!(inst.take_stdout().0, b"printed 255\n");
+    // Freed blocks are reused.
+    inst.call(|s| release.call(s, p)).unwrap();
+    let q = inst.call(|s| fmt.call(s, 1)).unwrap();
+    assert_eq!(p, q);
+    // The heap is bounded by the memory limit: malloc returns 0, no trap.
+    let exhaust = inst.typed::<(), i32>("exhaust").unwrap();
+    let n = inst.call(|s| exhaust.call(s)).unwrap();
+    assert!((30..64).contains(&n), "{n} blocks of 64 KiB under a 4 MiB limit");
+}
