@@ -37,6 +37,11 @@ fn same_records_as_the_builtin(host: &Host) -> Result<(), Failed> {
         check(lines(&a) == ["first line", "second line", "third line"], format!("ours: {:?}", lines(&a)), &a)?;
         check(a.bodies() == b.bodies(), format!("built-in gave {:?}", b.bodies()), &a)?;
     }
+    // Rust (wasm32-wasi, Debian's rustc 1.63).
+    let a = ours(host, "rust_exec_lines.wasm", &["-p", "oneshot=true"], 3);
+    let b = builtin(host, "rust_exec_lines.wasm", &["-p", "oneshot=true"], 3);
+    check(lines(&a) == ["rust line 1", "rust line 2", "rust line 3"], format!("ours: {:?}", lines(&a)), &a)?;
+    check(a.bodies() == b.bodies(), format!("built-in gave {:?}", b.bodies()), &a)?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Foundation: both plugins load into a real fluent-bit through every loading route, print
 //! their help, validate their properties, and the filter's chunk path keeps data intact.
 
+use e2e::fixtures::fixture;
 use e2e::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -48,7 +49,8 @@ fn missing_required_property_names_it(host: &Host) -> Result<(), Failed> {
 
 fn invalid_property_value_names_it(host: &Host) -> Result<(), Failed> {
     let p = plugins();
-    let i = run(host, &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-p", "wasi_path=/x.wasm", "-p", "interval_sec=soon", "-o", "null"], QUICK);
+    let wp = format!("wasi_path={}", fixture("exec_hello.wasm").display());
+    let i = run(host, &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-p", &wp, "-p", "interval_sec=soon", "-o", "null"], QUICK);
     i.assert_no_crash()?;
     check(!i.timed_out && i.code().is_some_and(|c| c != 0), "expected a non-zero exit", &i)?;
     check(i.log().contains("property 'interval_sec': invalid value 'soon'"), "no error naming interval_sec", &i)
@@ -99,8 +101,8 @@ fn otlp_through(host: &Host, with_filter: bool) -> Result<Vec<u8>, Failed> {
     let port = free_port();
     let filter = if with_filter {
         format!(
-            "  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: f\n",
-            dir.join("unused.wasm").display()
+            "  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: filter\n      event_format: msgpack\n",
+            fixture("filter_identity.wasm").display()
         )
     } else {
         String::new()
@@ -138,9 +140,10 @@ fn filter_keeps_groups_and_metadata_byte_for_byte(host: &Host) -> Result<(), Fai
 
 fn input_emits_records(host: &Host) -> Result<(), Failed> {
     let p = plugins();
+    let wp = format!("wasi_path={}", fixture("exec_hello.wasm").display());
     let r = run(
         host,
-        &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-p", "wasi_path=/nonexistent.wasm", "-p", "interval_sec=0", "-p", "interval_nsec=200000000", "-o", "stdout", "-p", "format=json_lines", "-f", "0.2"],
+        &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-p", &wp, "-p", "interval_sec=0", "-p", "interval_nsec=200000000", "-o", "stdout", "-p", "format=json_lines", "-f", "0.2"],
         Duration::from_secs(3),
     );
     r.assert_no_crash()?;
@@ -151,8 +154,9 @@ fn input_emits_records(host: &Host) -> Result<(), Failed> {
 fn loads_through_every_route(host: &Host) -> Result<(), Failed> {
     let p = plugins();
     let dir = scratch_dir("routes");
-    let pipeline_classic = "[SERVICE]\n    flush 0.2\n    plugins_file {PF}\n[INPUT]\n    name exec_wasi_wasmer\n    wasi_path /nonexistent.wasm\n    interval_sec 0\n    interval_nsec 200000000\n[FILTER]\n    name wasm_wasmer\n    match *\n    wasm_path /x.wasm\n    function_name f\n[OUTPUT]\n    name stdout\n    match *\n    format json_lines\n";
-    let pipeline_yaml = "pipeline:\n  inputs:\n    - name: exec_wasi_wasmer\n      wasi_path: /nonexistent.wasm\n      interval_sec: 0\n      interval_nsec: 200000000\n  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: /x.wasm\n      function_name: f\n  outputs:\n    - name: stdout\n      match: '*'\n      format: json_lines\n";
+    let (hello, identity) = (fixture("exec_hello.wasm"), fixture("filter_identity.wasm"));
+    let pipeline_classic = format!("[SERVICE]\n    flush 0.2\n    plugins_file {{PF}}\n[INPUT]\n    name exec_wasi_wasmer\n    wasi_path {}\n    interval_sec 0\n    interval_nsec 200000000\n[FILTER]\n    name wasm_wasmer\n    match *\n    wasm_path {}\n    function_name filter\n[OUTPUT]\n    name stdout\n    match *\n    format json_lines\n", hello.display(), identity.display());
+    let pipeline_yaml = format!("pipeline:\n  inputs:\n    - name: exec_wasi_wasmer\n      wasi_path: {}\n      interval_sec: 0\n      interval_nsec: 200000000\n  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: filter\n  outputs:\n    - name: stdout\n      match: '*'\n      format: json_lines\n", hello.display(), identity.display());
     let classic_pf = write_file(&dir, "plugins.conf", format!("[PLUGINS]\n    Path {}\n    Path {}\n", p.input.display(), p.filter.display()));
     let yaml_pf = write_file(&dir, "plugins.yaml", format!("plugins:\n  - {}\n  - {}\n", p.input.display(), p.filter.display()));
     let routes: Vec<(&str, Vec<String>)> = vec![

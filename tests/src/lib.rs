@@ -199,6 +199,18 @@ pub fn run_in(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>
 
 /// As [`run`], in `cwd` and with extra environment variables.
 pub fn run_env(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>, env: &[(&str, &str)]) -> Run {
+    run_full(host, args, deadline, cwd, env, &[])
+}
+
+/// As [`run`], sending each `(after, signal)` to the host once `after` has passed (e.g.
+/// SIGHUP for a hot reload).
+pub fn run_signals(host: &Host, args: &[&str], deadline: Duration, signals: &[(Duration, i32)]) -> Run {
+    run_full(host, args, deadline, None, &[], signals)
+}
+
+pub fn run_full(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>, env: &[(&str, &str)], signals: &[(Duration, i32)]) -> Run {
+    let mut pending: Vec<(Duration, i32)> = signals.to_vec();
+    pending.sort_by_key(|s| std::cmp::Reverse(s.0));
     let dir = scratch_dir("run");
     let out_path = dir.join("stdout");
     let err_path = dir.join("stderr");
@@ -217,6 +229,10 @@ pub fn run_env(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
+        }
+        while pending.last().is_some_and(|(at, _)| start.elapsed() >= *at) {
+            let (_, sig) = pending.pop().unwrap();
+            unsafe { libc::kill(child.id() as i32, sig) };
         }
         if start.elapsed() > deadline && !timed_out {
             timed_out = true;

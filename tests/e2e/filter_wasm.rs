@@ -1,0 +1,265 @@
+//! wasm_wasmer inside a real fluent-bit, side by side with the built-in `wasm` filter on the
+//! same host, module and input.
+
+use e2e::fixtures::fixture;
+use e2e::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Which filter a pipeline runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Which {
+    Ours,
+    Builtin,
+}
+
+/// Feeds `records` (one JSON object per line) through `tail` + the filter + stdout, and
+/// exits at the end of the file.
+fn pipeline(host: &Host, which: Which, records: &[Value], filter_props: &[(&str, String)]) -> Run {
+    let dir = scratch_dir("filter");
+    let input: String = records.iter().map(|r| format!("{r}\n")).collect();
+    let file = write_file(&dir, "in.jsonl", input);
+    let parsers = write_file(&dir, "parsers.conf", "[PARSER]\n    name json\n    format json\n");
+    let p = plugins();
+    let name = match which {
+        Which::Ours => "wasm_wasmer",
+        Which::Builtin => "wasm",
+    };
+    let mut args: Vec<String> = vec!["-R".into(), parsers.display().to_string()];
+    if which == Which::Ours {
+        args.extend(["-e".into(), p.filter.display().to_string()]);
+    }
+    let path = format!("path={}", file.display());
+    args.extend(
+        [
+            "-i", "tail", "-p", &path, "-p", "parser=json", "-p", "read_from_head=true", "-p", "exit_on_eof=true",
+            "-p", "buffer_chunk_size=2M", "-p", "buffer_max_size=4M", "-t", "t", "-F", name, "-m", "*",
+        ]
+        .map(String::from),
+    );
+    for (k, v) in filter_props {
+        args.extend(["-p".into(), format!("{k}={v}")]);
+    }
+    args.extend(["-o", "stdout", "-p", "format=json_lines", "-m", "*", "-f", "0.2"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(host, &args, Duration::from_secs(15))
+}
+
+fn props(wasm: &str, function: &str, format: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("wasm_path", fixture(wasm).display().to_string()),
+        ("function_name", function.to_owned()),
+        ("event_format", format.to_owned()),
+    ]
+}
+
+fn sample() -> Vec<Value> {
+    vec![
+        json!({"msg": "one", "n": 1}),
+        json!({"msg": "two", "drop": true}),
+        json!({"msg": "thr\"ee", "nested": {"a": [1, 2.5, null, false]}, "u": "é✓"}),
+        json!({"n": 0, "drop": false}),
+    ]
+}
+
+fn same_output_as_the_builtin(host: &Host) -> Result<(), Failed> {
+    let cases = [
+        ("filter_add_field.wasm", "add_field", "json"),
+        ("filter_drop.wasm", "drop_some", "json"),
+        ("filter_identity.wasm", "filter", "json"),
+        // Built like the built-in's C example: libc imported from the host (env.*).
+        ("filter_libc_env.wasm", "libc_filter", "json"),
+        // Rust on the guest SDK, both targets.
+        ("rust_add_field_unknown.wasm", "rust_add_field", "json"),
+        ("rust_add_field_wasi.wasm", "rust_add_field", "json"),
+    ];
+    for (wasm, function, format) in cases {
+        let pr = props(wasm, function, format);
+        let a = pipeline(host, Which::Ours, &sample(), &pr);
+        let b = pipeline(host, Which::Builtin, &sample(), &pr);
+        a.assert_no_crash()?;
+        check(!a.bodies().is_empty(), format!("{wasm}: no records from ours"), &a)?;
+        check(a.bodies() == b.bodies(), format!("{wasm} {format}: ours {:?}\nbuilt-in {:?}", a.bodies(), b.bodies()), &a)?;
+    }
+    // And what the guests are meant to do, so the comparison is not vacuous.
+    let added = pipeline(host, Which::Ours, &sample(), &props("filter_add_field.wasm", "add_field", "json"));
+    check(added.bodies().iter().all(|b| b["wasm"] == "yes") && added.bodies().len() == 4, "add_field did not add", &added)?;
+    for wasm in ["rust_add_field_unknown.wasm", "rust_add_field_wasi.wasm"] {
+        let r = pipeline(host, Which::Ours, &sample(), &props(wasm, "rust_add_field", "json"));
+        check(r.bodies().len() == 4 && r.bodies().iter().all(|b| b["rust"] == "yes"), format!("{wasm}: {:?}", r.bodies()), &r)?;
+    }
+    let libc = pipeline(host, Which::Ours, &sample(), &props("filter_libc_env.wasm", "libc_filter", "json"));
+    let first = libc.bodies().first().cloned().unwrap_or_default();
+    check(first["fmt"] == "   42|ab |ff|1234567890123|2.50" && first["tag"] == "t" && first["original"] == sample()[0], format!("env.sprintf gave {first}"), &libc)?;
+    let dropped = pipeline(host, Which::Ours, &sample(), &props("filter_drop.wasm", "drop_some", "json"));
+    check(dropped.bodies().len() == 3, format!("drop_some kept {}", dropped.bodies().len()), &dropped)
+}
+
+fn msgpack_results_keep_zero_bytes(host: &Host) -> Result<(), Failed> {
+    // The guest returns {"a":0,"b":"x","big":256}: its encoding holds zero bytes.
+    let r = pipeline(host, Which::Ours, &sample(), &props("filter_msgpack_set.wasm", "set_fields", "msgpack"));
+    r.assert_no_crash()?;
+    let want = vec![json!({"a": 0, "b": "x", "big": 256}); 4];
+    check(r.bodies() == want, format!("ours: {:?}", r.bodies()), &r)?;
+    // Identity in msgpack mode over records with integer 0 and a long string (str16 length
+    // bytes contain zeros).
+    let long = "x".repeat(300);
+    let recs = vec![json!({"zero": 0, "long": long}), json!({"k": 0, "m": {"z": 0}})];
+    let r = pipeline(host, Which::Ours, &recs, &props("filter_identity.wasm", "filter", "msgpack"));
+    check(r.bodies() == recs, format!("identity in msgpack mode changed records: {:?}", r.bodies()), &r)?;
+    let b = pipeline(host, Which::Builtin, &sample(), &props("filter_msgpack_set.wasm", "set_fields", "msgpack"));
+    eprintln!("  (built-in msgpack filter, same guest: {} of 4 records out)", b.bodies().len());
+    Ok(())
+}
+
+fn one_mib_record_passes(host: &Host) -> Result<(), Failed> {
+    let big = "y".repeat(1 << 20);
+    let recs = vec![json!({"small": 1}), json!({"big": big}), json!({"small": 2})];
+    for (wasm, function) in [("filter_add_field.wasm", "add_field"), ("filter_identity.wasm", "filter")] {
+        let r = pipeline(host, Which::Ours, &recs, &props(wasm, function, "json"));
+        r.assert_no_crash()?;
+        let bodies = r.bodies();
+        check(bodies.len() == 3, format!("{wasm}: {} of 3 records", bodies.len()), &r)?;
+        check(bodies[1]["big"].as_str().map(str::len) == Some(1 << 20), format!("{wasm}: the 1 MiB field did not survive"), &r)?;
+    }
+    Ok(())
+}
+
+fn faults_affect_only_their_record(host: &Host) -> Result<(), Failed> {
+    let recs: Vec<Value> =
+        ["ok1", "boom", "ok2", "loop", "garbage", "array", "divzero", "ok3"].iter().map(|w| json!({"w": w})).collect();
+    let mut pr = props("filter_faults.wasm", "faulty", "json");
+    let keep = pipeline(host, Which::Ours, &recs, &pr);
+    keep.assert_no_crash()?;
+    check(keep.bodies() == recs, format!("on_error keep: {:?}", keep.bodies()), &keep)?;
+    for needle in ["trapped", "time limit", "errors 5"] {
+        check(keep.log().contains(needle), format!("no line mentioning '{needle}'"), &keep)?;
+    }
+    // One at a time, so the per-second rate limit does not hide the messages.
+    for (w, needle) in [("garbage", "outside its memory"), ("array", "not an object"), ("divzero", "division by zero")] {
+        let one = pipeline(host, Which::Ours, &[json!({"w": w})], &pr);
+        check(one.bodies() == [json!({"w": w})] && one.log().contains(needle), format!("{w}: no error line mentioning '{needle}'"), &one)?;
+    }
+    pr.push(("on_error", "drop".into()));
+    let drop = pipeline(host, Which::Ours, &recs, &pr);
+    drop.assert_no_crash()?;
+    let want: Vec<Value> = ["ok1", "ok2", "ok3"].iter().map(|w| json!({"w": w})).collect();
+    check(drop.bodies() == want, format!("on_error drop: {:?}", drop.bodies()), &drop)
+}
+
+fn errors_are_rate_limited(host: &Host) -> Result<(), Failed> {
+    let recs: Vec<Value> = (0..500).map(|i| json!({"w": "boom", "i": i})).collect();
+    let r = pipeline(host, Which::Ours, &recs, &props("filter_faults.wasm", "faulty", "json"));
+    r.assert_no_crash()?;
+    check(r.bodies().len() == 500, format!("{} of 500 records", r.bodies().len()), &r)?;
+    let lines = r.log().lines().filter(|l| l.contains("trapped")).count();
+    check((1..=20).contains(&lines), format!("{lines} error lines for 500 traps"), &r)
+}
+
+fn bad_configuration_fails_cleanly(host: &Host) -> Result<(), Failed> {
+    let dir = scratch_dir("badcfg");
+    let not_wasm = write_file(&dir, "x.wasm", "not wasm at all");
+    let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+        (vec![("wasm_path", "/nonexistent.wasm".into()), ("function_name", "f".into())], "wasm_path"),
+        (vec![("wasm_path", not_wasm.display().to_string()), ("function_name", "f".into())], "x.wasm"),
+        (props("filter_identity.wasm", "nosuch", "json"), "nosuch"),
+        (props("filter_identity.wasm", "filter", "yaml"), "event_format"),
+        (vec![("wasm_path", fixture("filter_identity.wasm").display().to_string()), ("function_name", "filter".into()), ("on_error", "maybe".into())], "on_error"),
+    ];
+    for (pr, needle) in cases {
+        let r = pipeline(host, Which::Ours, &sample(), &pr);
+        r.assert_no_crash()?;
+        check(r.failed_cleanly(), format!("{needle}: expected a clean non-zero exit"), &r)?;
+        check(r.log().lines().any(|l| l.contains("wasm_wasmer") && l.contains(needle)), format!("no error line naming the instance and '{needle}'"), &r)?;
+    }
+    Ok(())
+}
+
+fn works_as_a_yaml_processor(host: &Host) -> Result<(), Failed> {
+    let dir = scratch_dir("processor");
+    let p = plugins();
+    let yaml = format!(
+        "service:\n  flush: 0.2\n  grace: 1\nplugins:\n  - {}\npipeline:\n  inputs:\n    - name: dummy\n      dummy: '{{\"msg\":\"hi\"}}'\n      samples: 3\n      tag: d\n      processors:\n        logs:\n          - name: wasm_wasmer\n            wasm_path: {}\n            function_name: add_field\n  outputs:\n    - name: stdout\n      match: '*'\n      format: json_lines\n      processors:\n        logs:\n          - name: wasm_wasmer\n            wasm_path: {}\n            function_name: set_fields\n            event_format: msgpack\n",
+        p.filter.display(),
+        fixture("filter_add_field.wasm").display(),
+        fixture("filter_msgpack_set.wasm").display()
+    );
+    let cfg = write_file(&dir, "fluent-bit.yaml", yaml);
+    let r = run(host, &["-c", cfg.to_str().unwrap()], Duration::from_secs(4));
+    r.assert_no_crash()?;
+    let bodies = r.bodies();
+    check(bodies.len() == 3, format!("{} records", bodies.len()), &r)?;
+    check(bodies.iter().all(|b| *b == json!({"a": 0, "b": "x", "big": 256})), format!("{bodies:?}"), &r)
+}
+
+fn several_instances(host: &Host) -> Result<(), Failed> {
+    // Two instances of ours in one pipeline: add a field, then drop by content.
+    let dir = scratch_dir("multi");
+    let file = write_file(&dir, "in.jsonl", sample().iter().map(|r| format!("{r}\n")).collect::<String>());
+    let parsers = write_file(&dir, "parsers.conf", "[PARSER]\n    name json\n    format json\n");
+    let p = plugins();
+    let a = format!("wasm_path={}", fixture("filter_add_field.wasm").display());
+    let b = format!("wasm_path={}", fixture("filter_drop.wasm").display());
+    let path = format!("path={}", file.display());
+    let args = [
+        "-R", parsers.to_str().unwrap(), "-e", p.filter.to_str().unwrap(),
+        "-i", "tail", "-p", &path, "-p", "parser=json", "-p", "read_from_head=true", "-p", "exit_on_eof=true", "-t", "t",
+        "-F", "wasm_wasmer", "-m", "*", "-p", &a, "-p", "function_name=add_field",
+        "-F", "wasm_wasmer", "-m", "*", "-p", &b, "-p", "function_name=drop_some",
+        "-o", "stdout", "-p", "format=json_lines", "-m", "*", "-f", "0.2",
+    ];
+    let r = run(host, &args, Duration::from_secs(10));
+    r.assert_no_crash()?;
+    let bodies = r.bodies();
+    check(bodies.len() == 3 && bodies.iter().all(|b| b["wasm"] == "yes"), format!("{bodies:?}"), &r)
+}
+
+/// The CLI runs the plugin's own filter code: same output for the shipped example, in JSON
+/// and msgpack modes.
+fn cli_output_matches_the_plugin(host: &Host) -> Result<(), Failed> {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = scratch_dir("cli");
+    let wasm = dir.join("redact.wasm");
+    let st = std::process::Command::new("clang")
+        .args(["--target=wasm32-wasi", "-O2", "-mexec-model=reactor"])
+        .arg(repo.join("examples/c/redact.c"))
+        .arg("-o")
+        .arg(&wasm)
+        .status()?;
+    if !st.success() {
+        return Err("clang failed on examples/c/redact.c".into());
+    }
+    let records: Vec<Value> = std::fs::read_to_string(repo.join("examples/records.jsonl"))?.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let cli = target_profile_dir().join("flb-wasm");
+    let cases = [(wasm.clone(), "redact", "json"), (fixture("filter_msgpack_set.wasm"), "set_fields", "msgpack"), (fixture("filter_identity.wasm"), "filter", "msgpack")];
+    for (module, function, format) in cases {
+        let pr = vec![("wasm_path", module.display().to_string()), ("function_name", function.to_owned()), ("event_format", format.to_owned())];
+        let plugin = pipeline(host, Which::Ours, &records, &pr);
+        plugin.assert_no_crash()?;
+        let out = std::process::Command::new(&cli)
+            .arg("filter")
+            .arg(&module)
+            .args(["--function", function, "--event-format", format, "--input"])
+            .arg(repo.join("examples/records.jsonl"))
+            .output()?;
+        let from_cli: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        check(!from_cli.is_empty() && from_cli == plugin.bodies(), format!("{function}: CLI {from_cli:?}\nplugin {:?}", plugin.bodies()), &plugin)?;
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let cases: &[(&'static str, fn(&Host) -> Result<(), Failed>)] = &[
+        ("same_output_as_the_builtin", same_output_as_the_builtin),
+        ("msgpack_results_keep_zero_bytes", msgpack_results_keep_zero_bytes),
+        ("one_mib_record_passes", one_mib_record_passes),
+        ("faults_affect_only_their_record", faults_affect_only_their_record),
+        ("errors_are_rate_limited", errors_are_rate_limited),
+        ("bad_configuration_fails_cleanly", bad_configuration_fails_cleanly),
+        ("works_as_a_yaml_processor", works_as_a_yaml_processor),
+        ("several_instances", several_instances),
+        ("cli_output_matches_the_plugin", cli_output_matches_the_plugin),
+    ];
+    libtest_mimic::run(&args, trials_per_host("filter_wasm", cases)).exit();
+}
