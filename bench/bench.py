@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: our plugins vs Fluent Bit's built-in WASM plugins (and Lua, and no
+filter) on one host, in one run. Prints a table and writes it to bench/results.md.
+
+Measures process CPU seconds (user + sys, from wait4) and peak RSS of whole fluent-bit runs:
+  * filter: tail (exit_on_eof) -> filter -> counter, for identity / add a field / drop half,
+    record sizes ~100 B, 1 KiB, 16 KiB; records out are counted (a variant that loses
+    records says so);
+  * exec_wasi: CPU per run for a trivial program and a 10,000-line program;
+  * start-up: fluent-bit with and without our plugins loaded.
+
+Usage: bench/bench.py [--host /opt/fluent-bit/bin/fluent-bit] [--quick]
+Needs a release build (scripts/test or cargo build --release --workspace) and the guest
+fixtures (built here with tests/fixtures/build.sh).
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", "/var/tmp/flb-wasmer/target")
+REL = os.path.join(TARGET, "release")
+
+
+def host_bin(arg):
+    for b in [arg, os.environ.get("FLUENT_BIT_BIN"), "/opt/fluent-bit/bin/fluent-bit"]:
+        if b and os.path.exists(b):
+            return b
+    sys.exit("bench: no fluent-bit (use --host or FLUENT_BIT_BIN)")
+
+
+def run(cmd, timeout=600, cwd=None):
+    """Runs cmd; returns (cpu_seconds, peak_rss_kib, wall, stdout)."""
+    out = tempfile.TemporaryFile()
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    text = out.read().decode("utf-8", "replace")
+    if p.returncode != 0:
+        print(f"bench: {' '.join(cmd)} exited {p.returncode}\n{text[-2000:]}", file=sys.stderr)
+    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss, wall, text
+
+
+def counted(text):
+    n = 0
+    for line in text.splitlines():
+        if line.startswith('{"ts"'):
+            n += json.loads(line).get("log_records", 0)
+        else:
+            m = re.match(r"^\d+\.\d+,(\d+) \(total", line)
+            if m:
+                n += int(m.group(1))
+    return n
+
+
+def make_input(path, size, count):
+    with open(path, "w") as f:
+        for i in range(count):
+            rec = {"i": i, "level": "info", "drop": i % 2 == 1, "msg": ""}
+            pad = max(0, size - len(json.dumps(rec)))
+            rec["msg"] = "m" * pad
+            f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host")
+    ap.add_argument("--quick", action="store_true", help="fewer records (a smoke run)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
+    a = ap.parse_args()
+    fb = host_bin(a.host)
+    version = subprocess.run([fb, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    fx = os.path.join(REL, "guest-fixtures")
+    subprocess.run(["bash", os.path.join(ROOT, "tests/fixtures/build.sh"), fx], check=True)
+    inp = os.path.join(REL, "libexec_wasi.so")
+    flt = os.path.join(REL, "libfilter_wasm.so")
+    work = tempfile.mkdtemp(prefix="flb-wasmer-bench-")
+    # The loader wants these names.
+    plug_in = os.path.join(work, "flb-in_exec_wasi_wasmer.so")
+    plug_f = os.path.join(work, "flb-filter_wasm_wasmer.so")
+    os.symlink(inp, plug_in)
+    os.symlink(flt, plug_f)
+    parsers = os.path.join(work, "parsers.conf")
+    with open(parsers, "w") as f:
+        f.write("[PARSER]\n    name json\n    format json\n")
+    lua = os.path.join(work, "edit.lua")
+    with open(lua, "w") as f:
+        f.write(
+            "function identity(tag, ts, r) return 0, ts, r end\n"
+            "function add_field(tag, ts, r) r['wasm'] = 'yes' return 2, ts, r end\n"
+            "function drop_half(tag, ts, r) if r['drop'] then return -1, ts, r end return 0, ts, r end\n"
+        )
+    scale = 0.1 if a.quick else 1.0
+    sizes = [(100, int(400_000 * scale)), (1024, int(100_000 * scale)), (16384, int(8_000 * scale))]
+    # (logic, {variant: filter args}) ; None = no filter (the ceiling)
+    def wasm(name, module, function, fmt, extra=()):
+        return ["-F", name, "-m", "*", "-p", f"wasm_path={os.path.join(fx, module)}", "-p", f"function_name={function}", "-p", f"event_format={fmt}", *extra]
+
+    big_heap = ["-p", "wasm_heap_size=64M"]  # fair to the built-in: room for 16 KiB records
+    logics = {
+        "identity": {
+            "builtin json": wasm("wasm", "filter_identity.wasm", "filter", "json", big_heap),
+            "ours json": wasm("wasm_wasmer", "filter_identity.wasm", "filter", "json"),
+            "builtin msgpack": wasm("wasm", "filter_identity.wasm", "filter", "msgpack", big_heap),
+            "ours msgpack": wasm("wasm_wasmer", "filter_identity.wasm", "filter", "msgpack"),
+            "lua": ["-F", "lua", "-m", "*", "-p", f"script={lua}", "-p", "call=identity"],
+        },
+        "add field": {
+            "builtin json": wasm("wasm", "filter_add_field.wasm", "add_field", "json", big_heap),
+            "ours json": wasm("wasm_wasmer", "filter_add_field.wasm", "add_field", "json"),
+            "builtin msgpack": wasm("wasm", "filter_msgpack_add.wasm", "add_field_mp", "msgpack", big_heap),
+            "ours msgpack": wasm("wasm_wasmer", "filter_msgpack_add.wasm", "add_field_mp", "msgpack"),
+            "lua": ["-F", "lua", "-m", "*", "-p", f"script={lua}", "-p", "call=add_field"],
+        },
+        "drop half": {
+            "builtin json": wasm("wasm", "filter_drop.wasm", "drop_some", "json", big_heap),
+            "ours json": wasm("wasm_wasmer", "filter_drop.wasm", "drop_some", "json"),
+            "lua": ["-F", "lua", "-m", "*", "-p", f"script={lua}", "-p", "call=drop_half"],
+        },
+    }
+    rows = []
+    for size, count in sizes:
+        path = os.path.join(work, f"in-{size}.jsonl")
+        make_input(path, size, count)
+        base = [fb, "-R", parsers, "-e", plug_f, "-i", "tail", "-p", f"path={path}", "-p", "parser=json", "-p", "read_from_head=true",
+                "-p", "exit_on_eof=true", "-p", "buffer_chunk_size=1M", "-p", "buffer_max_size=1M", "-t", "t"]
+        tail = ["-o", "counter", "-m", "*", "-f", "0.2"]
+        cpu0, rss0, _, text = run(base + tail)
+        n0 = counted(text)
+        rows.append(("no filter", "-", size, count, n0, count, cpu0, rss0, None, None))
+        for logic, variants in logics.items():
+            expect = count // 2 if logic == "drop half" else count
+            res = {}
+            for variant, fargs in variants.items():
+                cpu, rss, _, text = run(base + fargs + tail)
+                res[variant] = (cpu, rss, counted(text))
+            for variant, (cpu, rss, n) in res.items():
+                builtin = res.get(variant.replace("ours", "builtin")) if variant.startswith("ours") else None
+                rows.append((logic, variant, size, count, n, expect, cpu, rss, builtin, cpu0))
+            print(f"  {size} B x {count}: {logic} done", file=sys.stderr)
+
+    lines = [f"# Benchmark: {version}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores", "",
+             "Filter: tail (exit_on_eof) -> filter -> counter. CPU = user+sys seconds of the whole fluent-bit process.",
+             "`x built-in` = built-in CPU / ours (higher is better for us); `% ceiling` = no-filter CPU / this CPU.", "",
+             "| logic | variant | record | records | out (expected) | CPU s | peak RSS MiB | x built-in | % ceiling |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for logic, variant, size, count, n, expect, cpu, rss, builtin, cpu0 in rows:
+        out = f"{n}" if n == expect else f"**{n}** ({expect})"
+        vs = f"{builtin[0] / cpu:.2f}" if builtin and cpu > 0 else ""
+        ceil = f"{100 * cpu0 / cpu:.0f}%" if cpu0 and cpu > 0 else ""
+        lines.append(f"| {logic} | {variant} | {size} B | {count} | {out} | {cpu:.2f} | {rss / 1024:.0f} | {vs} | {ceil} |")
+
+    # exec_wasi: CPU per run, over a fixed number of runs (interval 50 ms for a fixed time).
+    lines += ["", "exec_wasi: runs every 50 ms for 6 s; CPU per run = (CPU - idle fluent-bit CPU) / runs.", "",
+              "| program | plugin | runs | CPU s | CPU ms/run | x built-in | peak RSS MiB |", "|---|---|---:|---:|---:|---:|---:|"]
+    dur = "6"
+    idle_cpu, _, _, _ = run(["timeout", "-s", "TERM", dur, fb, "-i", "dummy", "-p", "rate=1", "-o", "null", "-m", "*", "-f", "0.2"])
+    for prog, first_line in [("exec_hello.wasm", "first line"), ("exec_lines.wasm", "line 0")]:
+        res = {}
+        for plugin in ["exec_wasi", "exec_wasi_wasmer"]:
+            cmd = ["timeout", "-s", "TERM", dur, fb]
+            if plugin.endswith("wasmer"):
+                cmd += ["-e", plug_in]
+            cmd += ["-i", plugin, "-p", f"wasi_path={os.path.join(fx, prog)}", "-p", "interval_sec=0", "-p", "interval_nsec=50000000",
+                    "-o", "stdout", "-p", "format=json_lines", "-m", "*", "-f", "0.2"]
+            cpu, rss, _, text = run(cmd)
+            runs = text.count(f'"wasi_stdout":"{first_line}"')
+            res[plugin] = (cpu, rss, runs)
+        for plugin, (cpu, rss, runs) in res.items():
+            per = (cpu - idle_cpu) / runs * 1000 if runs else float("nan")
+            b = res["exec_wasi"]
+            bper = (b[0] - idle_cpu) / b[2] * 1000 if b[2] else float("nan")
+            vs = f"{bper / per:.2f}" if plugin.endswith("wasmer") and per > 0 else ""
+            lines.append(f"| {prog} | {plugin} | {runs} | {cpu:.2f} | {per:.2f} | {vs} | {rss / 1024:.0f} |")
+
+    # First-run cost with and without the on-disk compiled-module cache (oneshot runs).
+    cache = os.path.join(work, "cache")
+    lines += ["", "First run (oneshot, whole process): cold compile vs on-disk cache.", "", "| case | CPU s | wall s |", "|---|---:|---:|"]
+    for case in ["cold (no cache)", "cache filled", "from cache"]:
+        extra = [] if case.startswith("cold") else ["-p", f"cache_dir={cache}"]
+        cmd = [fb, "-e", plug_in, "-i", "exec_wasi_wasmer", "-p", f"wasi_path={os.path.join(fx, 'exec_hello_c.wasm')}", "-p", "oneshot=true",
+               *extra, "-o", "null", "-m", "*", "-f", "0.2"]
+        cpu, _, wall, _ = run(["timeout", "-s", "TERM", "2", *cmd])
+        lines.append(f"| {case} | {cpu:.3f} | {wall:.2f} |")
+
+    # Start-up: an empty tail with exit_on_eof, with and without our plugins.
+    empty = os.path.join(work, "empty.log")
+    open(empty, "w").close()
+    lines += ["", "Start-up and exit of fluent-bit (empty tail, exit_on_eof), median of 5.", "", "| case | CPU s | wall s | peak RSS MiB |", "|---|---:|---:|---:|"]
+    for case, extra in [("without our plugins", []), ("with both plugins loaded", ["-e", plug_in, "-e", plug_f])]:
+        samples = sorted(run([fb, *extra, "-i", "tail", "-p", f"path={empty}", "-p", "read_from_head=true", "-p", "exit_on_eof=true", "-o", "null", "-m", "*"])[:3] for _ in range(5))
+        cpu, rss, wall = samples[2]
+        lines.append(f"| {case} | {cpu:.3f} | {wall:.2f} | {rss / 1024:.0f} |")
+
+    table = "\n".join(lines) + "\n"
+    print(table)
+    with open(a.out, "w") as f:
+        f.write(table)
+    print(f"bench: written to {a.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
