@@ -63,11 +63,57 @@ fn sigterm_during_a_guest_that_never_returns(host: &Host) -> Result<(), Failed> 
     check(!r.timed_out && took >= Duration::from_secs(2) && took < Duration::from_secs(9), format!("shutdown took {took:?}"), &r)
 }
 
+/// A million records through two filter instances (msgpack identity, then a JSON edit) from
+/// a threaded input: exactly the records in, in order, each edited; RSS sampled throughout.
+fn a_million_records_in_equals_out(host: &Host) -> Result<(), Failed> {
+    const N: usize = 1_000_000;
+    let dir = scratch_dir("load");
+    let mut input = String::with_capacity(N * 48);
+    for i in 0..N {
+        input.push_str(&format!("{{\"i\":{i},\"msg\":\"load test record\",\"zero\":0}}\n"));
+    }
+    let file = write_file(&dir, "in.jsonl", input);
+    write_file(&dir, "parsers.conf", "[PARSER]\n    name json\n    format json\n");
+    let p = plugins();
+    let yaml = format!(
+        "service:\n  flush: 0.5\n  grace: 5\n  parsers_file: {}\nplugins:\n  - {}\npipeline:\n  inputs:\n    - name: tail\n      path: {}\n      parser: json\n      read_from_head: true\n      exit_on_eof: true\n      threaded: true\n      tag: load\n  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: filter\n      event_format: msgpack\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: add_field\n  outputs:\n    - name: file\n      match: '*'\n      path: {}\n      file: out.jsonl\n      format: plain\n",
+        dir.join("parsers.conf").display(),
+        p.filter.display(),
+        file.display(),
+        fixture("filter_identity.wasm").display(),
+        fixture("filter_add_field.wasm").display(),
+        dir.display()
+    );
+    let cfg = write_file(&dir, "fluent-bit.yaml", yaml);
+    let started = std::time::Instant::now();
+    let r = run(host, &["-c", cfg.to_str().unwrap()], Duration::from_secs(300));
+    let took = started.elapsed();
+    r.assert_no_crash()?;
+    check(!r.timed_out && r.code() == Some(0), "the host did not finish by itself", &r)?;
+    let out = std::fs::read_to_string(dir.join("out.jsonl"))?;
+    let mut n = 0usize;
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if v["i"] != n || v["wasm"] != "yes" || v["zero"] != 0 || v["msg"] != "load test record" {
+            return Err(format!("record {n} is wrong: {line}").into());
+        }
+        n += 1;
+    }
+    let rss = &r.rss_kib;
+    let warm = rss.get(rss.len() / 4..).unwrap_or_default();
+    let (lo, hi) = (warm.iter().min().copied().unwrap_or(0), warm.iter().max().copied().unwrap_or(0));
+    eprintln!("  {n} of {N} records out in {:.1} s; RSS after warm-up {} to {} MiB ({} samples)", took.as_secs_f64(), lo / 1024, hi / 1024, rss.len());
+    check(n == N, format!("{n} records out of {N}"), &r)?;
+    // A per-record leak of even 256 bytes would add 244 MiB.
+    check(hi.saturating_sub(lo) < 128 * 1024, format!("RSS grew from {lo} to {hi} KiB after warm-up"), &r)
+}
+
 fn main() {
     let args = Arguments::from_args();
     let cases: &[(&'static str, fn(&Host) -> Result<(), Failed>)] = &[
         ("traps_in_both_libraries_survive_hot_reloads", traps_in_both_libraries_survive_hot_reloads),
         ("sigterm_during_a_guest_that_never_returns", sigterm_during_a_guest_that_never_returns),
+        ("a_million_records_in_equals_out", a_million_records_in_equals_out),
     ];
     libtest_mimic::run(&args, trials_per_host("reliability", cases)).exit();
 }

@@ -133,6 +133,8 @@ pub struct Run {
     pub stderr: String,
     /// True when the harness had to kill the host at the deadline.
     pub timed_out: bool,
+    /// Resident set size of the host (KiB), sampled every half second.
+    pub rss_kib: Vec<u64>,
 }
 
 impl Run {
@@ -226,7 +228,13 @@ pub fn run_full(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Pat
     let mut child = cmd.spawn().expect("spawn fluent-bit");
     let start = Instant::now();
     let mut timed_out = false;
+    let mut rss_kib = Vec::new();
+    let mut last_sample = start;
     let status = loop {
+        if last_sample.elapsed() >= Duration::from_millis(500) {
+            last_sample = Instant::now();
+            rss_kib.extend(rss_of(child.id()));
+        }
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
         }
@@ -248,7 +256,13 @@ pub fn run_full(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Pat
         stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
         timed_out,
+        rss_kib,
     }
+}
+
+fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Writes `text` to `dir/name` and returns the path.

@@ -142,9 +142,15 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The runtime of this library (shared by all its plugin instances).
     pub fn global() -> &'static Runtime {
         static RT: OnceLock<Runtime> = OnceLock::new();
-        RT.get_or_init(|| Runtime { plain_engines: Mutex::default(), modules: Mutex::default(), tokio: OnceLock::new() })
+        RT.get_or_init(Runtime::new)
+    }
+
+    /// A separate runtime with its own in-memory module cache (tests, tools).
+    pub fn new() -> Runtime {
+        Runtime { plain_engines: Mutex::default(), modules: Mutex::default(), tokio: OnceLock::new() }
     }
 
     pub(crate) fn tokio(&self) -> &tokio::runtime::Runtime {

@@ -32,6 +32,9 @@ impl GuestAllocator {
 }
 
 pub struct Instance {
+    /// The time limit's watchdog slot, when compiled with metering. Declared first: it must
+    /// be dropped (unregistered) before the store that holds the metering counter.
+    watch: Option<watchdog::Registration>,
     store: Store,
     pub instance: wasmer::Instance,
     memory: Option<Memory>,
@@ -39,17 +42,13 @@ pub struct Instance {
     stdout: Capture,
     stderr: Capture,
     limits: Limits,
-    /// Storage of the metering counter, when compiled with metering.
-    counter: Option<*mut i64>,
     allocator: Option<GuestAllocator>,
     /// Allocations made through the guest allocator since the last `release_all`.
     live: Vec<i32>,
+    /// Buffers of `write_reused`: (address, capacity).
+    reused: [Option<(u32, u32)>; 2],
     pub counters: Counters,
 }
-
-// SAFETY: the raw counter pointer refers to this instance's own VM context; an Instance is
-// used from one thread at a time (it is Send like the Store it owns, not Sync).
-unsafe impl Send for Instance {}
 
 const POINTS: i64 = -1; // u64::MAX: effectively unlimited until the watchdog zeroes it
 
@@ -106,13 +105,14 @@ impl Instance {
             stdout,
             stderr,
             limits: limits.clone(),
-            counter: None,
+            watch: None,
             allocator: None,
             live: Vec::new(),
+            reused: [None; 2],
             counters: Counters::default(),
         };
         if module.metered {
-            this.counter = Some(this.find_metering_counter()?);
+            this.watch = Some(watchdog::register(this.find_metering_counter()?));
         }
         if let Ok(init) = this.typed::<(), ()>("_initialize") {
             this.call(|s| init.call(s))?;
@@ -152,12 +152,12 @@ impl Instance {
     /// limits, mapping traps, timeouts and `proc_exit` to [`Error`].
     pub fn call<R>(&mut self, f: impl FnOnce(&mut Store) -> Result<R, RuntimeError>) -> Result<R, Error> {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        let armed = match (self.counter, self.limits.call_timeout) {
-            (Some(c), Some(t)) => Some(watchdog::arm(c, t)),
+        let armed = match (&self.watch, self.limits.call_timeout) {
+            (Some(w), Some(t)) => Some(w.arm(t)),
             _ => None,
         };
         let r = f(&mut self.store);
-        let fired = armed.as_ref().is_some_and(|a| a.fired.load(Ordering::Acquire));
+        let fired = armed.as_ref().is_some_and(|a| a.fired());
         drop(armed);
         match r {
             Ok(v) => Ok(v),
@@ -248,34 +248,85 @@ impl Instance {
     /// Release with [`Instance::release_all`] after the call that uses it.
     pub fn write(&mut self, bytes: &[u8], nul: bool) -> Result<u32, Error> {
         let size = bytes.len() + nul as usize;
-        let size_i32 = i32::try_from(size.max(1)).map_err(|_| Error::BadResult("buffer larger than 2 GiB".into()))?;
+        let ptr = self.alloc(size)?;
+        if !matches!(self.allocator, Some(GuestAllocator::HostRegion { .. })) {
+            self.live.push(ptr as i32);
+        }
+        self.copy_in(ptr, bytes, nul)?;
+        Ok(ptr)
+    }
+
+    /// Like [`Instance::write`], into buffer number `slot` (0 or 1) kept in guest memory
+    /// across calls and grown when too small: no guest allocator call per record. The
+    /// address is valid until the next write to the same slot.
+    pub fn write_reused(&mut self, slot: usize, bytes: &[u8], nul: bool) -> Result<u32, Error> {
+        let size = bytes.len() + nul as usize;
         self.allocator();
-        let ptr: u32 = match self.allocator.as_mut().unwrap() {
-            GuestAllocator::Exports { malloc, .. } => {
-                let malloc = malloc.clone();
-                let p = self.call(|s| malloc.call(s, size_i32))?;
-                if p == 0 {
-                    return Err(Error::MemoryLimit { limit: self.limits.memory_max });
+        if matches!(self.allocator, Some(GuestAllocator::HostRegion { .. })) {
+            return self.write(bytes, nul);
+        }
+        let ptr = match self.reused[slot] {
+            Some((p, cap)) if cap as usize >= size.max(1) => p,
+            old => {
+                if let Some((p, _)) = old {
+                    self.reused[slot] = None;
+                    self.dealloc(p as i32)?;
                 }
-                self.live.push(p);
-                p as u32
+                let cap = size.max(1).next_power_of_two().max(256);
+                let p = self.alloc(cap)?;
+                self.reused[slot] = Some((p, cap as u32));
+                p
             }
-            GuestAllocator::AssemblyScript { new, pin, .. } => {
-                let (new, pin) = (new.clone(), pin.clone());
-                let p = self.call(|s| new.call(s, size_i32, 0))?;
-                self.call(|s| pin.call(s, p))?;
-                self.live.push(p);
-                p as u32
-            }
-            GuestAllocator::HostRegion { .. } => self.region_alloc(size as u32)?,
         };
+        self.copy_in(ptr, bytes, nul)?;
+        Ok(ptr)
+    }
+
+    fn copy_in(&mut self, ptr: u32, bytes: &[u8], nul: bool) -> Result<(), Error> {
         let mem = self.memory.clone().ok_or_else(|| Error::MissingExport("memory".into()))?;
         let view = mem.view(&self.store);
         view.write(ptr as u64, bytes).map_err(|_| Error::BadResult(format!("guest allocator returned {ptr:#x}, outside memory")))?;
         if nul {
             view.write_u8(ptr as u64 + bytes.len() as u64, 0).map_err(|_| Error::BadResult("guest buffer too small".into()))?;
         }
-        Ok(ptr)
+        Ok(())
+    }
+
+    /// `size` bytes from the guest's allocator (or the host region).
+    fn alloc(&mut self, size: usize) -> Result<u32, Error> {
+        let size_i32 = i32::try_from(size.max(1)).map_err(|_| Error::BadResult("buffer larger than 2 GiB".into()))?;
+        self.allocator();
+        match self.allocator.as_mut().unwrap() {
+            GuestAllocator::Exports { malloc, .. } => {
+                let malloc = malloc.clone();
+                let p = self.call(|s| malloc.call(s, size_i32))?;
+                if p == 0 {
+                    return Err(Error::MemoryLimit { limit: self.limits.memory_max });
+                }
+                Ok(p as u32)
+            }
+            GuestAllocator::AssemblyScript { new, pin, .. } => {
+                let (new, pin) = (new.clone(), pin.clone());
+                let p = self.call(|s| new.call(s, size_i32, 0))?;
+                self.call(|s| pin.call(s, p))?;
+                Ok(p as u32)
+            }
+            GuestAllocator::HostRegion { .. } => self.region_alloc(size as u32),
+        }
+    }
+
+    fn dealloc(&mut self, p: i32) -> Result<(), Error> {
+        match self.allocator.as_ref() {
+            Some(GuestAllocator::Exports { free, .. }) => {
+                let free = free.clone();
+                self.call(|s| free.call(s, p))
+            }
+            Some(GuestAllocator::AssemblyScript { unpin, .. }) => {
+                let unpin = unpin.clone();
+                self.call(|s| unpin.call(s, p))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn region_alloc(&mut self, size: u32) -> Result<u32, Error> {
@@ -301,27 +352,11 @@ impl Instance {
 
     /// Frees everything `write` placed in guest memory.
     pub fn release_all(&mut self) -> Result<(), Error> {
-        let live = std::mem::take(&mut self.live);
-        match self.allocator.as_ref() {
-            Some(GuestAllocator::Exports { free, .. }) => {
-                let free = free.clone();
-                for p in live {
-                    self.call(|s| free.call(s, p))?;
-                }
-            }
-            Some(GuestAllocator::AssemblyScript { unpin, .. }) => {
-                let unpin = unpin.clone();
-                for p in live {
-                    self.call(|s| unpin.call(s, p))?;
-                }
-            }
-            Some(GuestAllocator::HostRegion { next, .. }) => {
-                let _ = next;
-                if let Some(GuestAllocator::HostRegion { next, .. }) = self.allocator.as_mut() {
-                    *next = 0;
-                }
-            }
-            None => {}
+        for p in std::mem::take(&mut self.live) {
+            self.dealloc(p)?;
+        }
+        if let Some(GuestAllocator::HostRegion { next, .. }) = self.allocator.as_mut() {
+            *next = 0;
         }
         Ok(())
     }

@@ -1,82 +1,115 @@
 //! The per-call time limit without signals: metered code checks a "remaining points" counter
-//! at every basic block; at the deadline one watchdog thread (per library) sets that counter
-//! to zero, so the guest traps at its next check. It writes again every millisecond until the
-//! call ends, because the guest's own decrement may race with the first write.
+//! at every basic block; when a call overruns its deadline, one watchdog thread (per library)
+//! sets that counter to zero, so the guest traps at its next check.
+//!
+//! Arming a call is cheap (an uncontended lock and a clock read; no allocation, no wake-up):
+//! each metered instance registers one [`Slot`] for its life, and the watchdog polls the
+//! registered slots every [`TICK`] while any exist. It rewrites the counter on every tick
+//! until the call ends, because the guest's own decrement may race with a single write.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-struct Entry {
-    id: u64,
-    deadline: Instant,
-    /// Storage of the metering counter (an i64 inside the instance's VM context).
-    counter: usize,
-    fired: Arc<AtomicBool>,
+/// Granularity of the time limit.
+pub(crate) const TICK: Duration = Duration::from_millis(5);
+/// Writes per tick to an overrunning guest's counter (about 0.1 ms).
+const BURST: u32 = 10_000;
+
+pub(crate) struct Slot {
+    state: Mutex<SlotState>,
+    fired: AtomicBool,
 }
 
-#[derive(Default)]
-struct State {
-    next_id: u64,
-    entries: Vec<Entry>,
+struct SlotState {
+    deadline: Option<Instant>,
+    /// Storage of the metering counter (an i64 inside the instance's VM context).
+    counter: usize,
 }
 
 struct Watchdog {
-    state: Mutex<State>,
+    slots: Mutex<Vec<Arc<Slot>>>,
     wake: Condvar,
 }
 
 fn watchdog() -> &'static Watchdog {
     static W: OnceLock<&'static Watchdog> = OnceLock::new();
     W.get_or_init(|| {
-        let w: &'static Watchdog = Box::leak(Box::new(Watchdog { state: Mutex::default(), wake: Condvar::new() }));
+        let w: &'static Watchdog = Box::leak(Box::new(Watchdog { slots: Mutex::default(), wake: Condvar::new() }));
         std::thread::Builder::new().name("flb-wasmer-watchdog".into()).spawn(move || run(w)).expect("watchdog thread");
         w
     })
 }
 
 fn run(w: &'static Watchdog) {
-    let mut st = w.state.lock().unwrap();
+    let mut slots = w.slots.lock().unwrap();
     loop {
+        if slots.is_empty() {
+            slots = w.wake.wait(slots).unwrap();
+            continue;
+        }
         let now = Instant::now();
-        let mut wait = Duration::from_secs(3600);
-        for e in &st.entries {
-            if e.deadline <= now {
-                e.fired.store(true, Ordering::Release);
-                // SAFETY: the entry is removed (under this lock) before its instance can be
-                // dropped, so the counter storage is alive while we hold the lock.
-                unsafe { AtomicI64::from_ptr(e.counter as *mut i64) }.store(0, Ordering::Relaxed);
-                wait = wait.min(Duration::from_millis(1));
-            } else {
-                wait = wait.min(e.deadline - now);
+        for slot in slots.iter() {
+            let st = slot.state.lock().unwrap();
+            if st.deadline.is_some_and(|d| d <= now) {
+                slot.fired.store(true, Ordering::Release);
+                // SAFETY: a slot is unregistered (under the registry lock, held here) before
+                // its instance's store is dropped, and the deadline is cleared (under the slot
+                // lock, held here) before the next call resets the counter.
+                let counter = unsafe { AtomicI64::from_ptr(st.counter as *mut i64) };
+                // The guest loads, checks, decrements and stores the counter at every basic
+                // block; a tight loop spends most of its time between that load and store, and
+                // a zero written there is overwritten. A burst of writes lands one in the gap.
+                for _ in 0..BURST {
+                    counter.store(0, Ordering::Relaxed);
+                    std::hint::spin_loop();
+                }
             }
         }
-        st = w.wake.wait_timeout(st, wait).unwrap().0;
+        drop(slots);
+        std::thread::sleep(TICK);
+        slots = w.slots.lock().unwrap();
     }
 }
 
-/// A registered deadline; dropping it disarms the watchdog for this call.
-pub(crate) struct Armed {
-    id: u64,
-    pub fired: Arc<AtomicBool>,
-}
+/// One instance's place in the watchdog; dropping it unregisters (before the counter's
+/// storage goes away: keep it ahead of the store in the owning struct).
+pub(crate) struct Registration(Arc<Slot>);
 
-/// Arms the watchdog: at `deadline` the counter at `counter` is forced to zero.
-pub(crate) fn arm(counter: *mut i64, timeout: Duration) -> Armed {
+pub(crate) fn register(counter: *mut i64) -> Registration {
+    let slot = Arc::new(Slot { state: Mutex::new(SlotState { deadline: None, counter: counter as usize }), fired: AtomicBool::new(false) });
     let w = watchdog();
-    let fired = Arc::new(AtomicBool::new(false));
-    let mut st = w.state.lock().unwrap();
-    st.next_id += 1;
-    let id = st.next_id;
-    st.entries.push(Entry { id, deadline: Instant::now() + timeout, counter: counter as usize, fired: fired.clone() });
-    drop(st);
+    w.slots.lock().unwrap().push(slot.clone());
     w.wake.notify_one();
-    Armed { id, fired }
+    Registration(slot)
 }
 
-impl Drop for Armed {
+impl Registration {
+    /// Arms the limit for one call; the returned guard disarms it.
+    pub(crate) fn arm(&self, timeout: Duration) -> Armed<'_> {
+        self.0.fired.store(false, Ordering::Relaxed);
+        self.0.state.lock().unwrap().deadline = Some(Instant::now() + timeout);
+        Armed(&self.0)
+    }
+}
+
+impl Drop for Registration {
     fn drop(&mut self) {
-        let mut st = watchdog().state.lock().unwrap();
-        st.entries.retain(|e| e.id != self.id);
+        watchdog().slots.lock().unwrap().retain(|s| !Arc::ptr_eq(s, &self.0));
+    }
+}
+
+pub(crate) struct Armed<'a>(&'a Slot);
+
+impl Armed<'_> {
+    /// Whether the watchdog interrupted this call.
+    pub(crate) fn fired(&self) -> bool {
+        self.0.fired.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().unwrap().deadline = None;
     }
 }

@@ -148,3 +148,71 @@ fn libc_imports_of_the_builtins_wamr_are_served() {
     let n = inst.call(|s| exhaust.call(s)).unwrap();
     assert!((30..64).contains(&n), "{n} blocks of 64 KiB under a 4 MiB limit");
 }
+
+fn clang_command(src: &str) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("wasm-runtime-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(format!("{src}.wasm"));
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(src);
+    let st = std::process::Command::new("clang").args(["--target=wasm32-wasi", "-O2"]).arg(&src).arg("-o").arg(&out).status().expect("clang (scripts/setup)");
+    assert!(st.success());
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn wasi_sandbox_paths_env_and_read_only() {
+    let bytes = clang_command("sandbox.c");
+    let m = Runtime::global().load_bytes(&bytes, &EngineOptions::default()).unwrap();
+    let base = std::env::temp_dir().join(format!("wasm-runtime-sandbox-{}", std::process::id()));
+    let dir = base.join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("existing.txt"), "hi").unwrap();
+    std::fs::write(base.join("outside.txt"), "secret").unwrap();
+    let _ = std::os::unix::fs::symlink(base.join("outside.txt"), dir.join("escape"));
+    let run = |read_only: bool, env: Vec<(String, String)>| {
+        let wasi = WasiOptions { args: vec![dir.display().to_string()], env, preopens: vec![Preopen { path: dir.clone(), read_only }], program_name: "sandbox".into() };
+        let out = run_command(&m, &wasi, &Limits::default()).unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let rw = run(false, vec![]);
+    assert!(rw.contains("env 0\n"), "nothing from the host environment by default:\n{rw}");
+    for line in ["read allowed", "append allowed", "create allowed", "dotdot refused", "symlink refused", "unlisted refused"] {
+        assert!(rw.contains(line), "{line}:\n{rw}");
+    }
+    let _ = std::fs::remove_file(dir.join("created.txt"));
+    std::fs::write(dir.join("existing.txt"), "hi").unwrap();
+    let ro = run(true, vec![("A".into(), "1".into())]);
+    for line in ["env 1", "read allowed", "append refused", "create refused", "dotdot refused", "symlink refused"] {
+        assert!(ro.contains(line), "{line}:\n{ro}");
+    }
+    assert!(!dir.join("created.txt").exists() && std::fs::read_to_string(dir.join("existing.txt")).unwrap() == "hi", "read-only was not enforced on the host");
+}
+
+#[test]
+fn tampered_or_truncated_cache_entries_are_rejected_and_recompiled() {
+    let dir = std::env::temp_dir().join(format!("wasm-runtime-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let opts = EngineOptions { cache_dir: Some(dir.clone()), ..Default::default() };
+    let bytes = guest("faults.wat");
+    let first = Runtime::new().load_bytes(&bytes, &opts).unwrap();
+    assert_eq!(first.source, ModuleSource::Compiled);
+    assert_eq!(Runtime::new().load_bytes(&bytes, &opts).unwrap().source, ModuleSource::DiskCache);
+    let entry = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "wasmer")).unwrap();
+    for damage in ["flip", "truncate"] {
+        let mut data = std::fs::read(&entry).unwrap();
+        match damage {
+            "flip" => {
+                let i = data.len() / 2;
+                data[i] ^= 0x40;
+            }
+            _ => data.truncate(data.len() / 3),
+        }
+        std::fs::write(&entry, &data).unwrap();
+        let again = Runtime::new().load_bytes(&bytes, &opts).unwrap();
+        assert_eq!(again.source, ModuleSource::Compiled, "{damage}: a damaged entry must not be deserialized");
+        let mut inst = Instance::new(&again, None, &Limits::default(), |_| Imports::new()).unwrap();
+        let ok = inst.typed::<(), i32>("ok").unwrap();
+        assert_eq!(inst.call(|s| ok.call(s)).unwrap(), 42);
+        assert_eq!(Runtime::new().load_bytes(&bytes, &opts).unwrap().source, ModuleSource::DiskCache, "{damage}: rewritten after recompiling");
+    }
+}
