@@ -26,32 +26,24 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), DecodeEr
     if depth > MAX_DEPTH {
         return Err(err("nesting too deep for JSON"));
     }
+    use std::io::Write;
     let m = rmp::decode::read_marker(rd).map_err(|_| err("truncated msgpack"))?;
-    let take = |rd: &mut &[u8], n: usize| -> Result<Vec<u8>, DecodeError> {
-        if rd.len() < n {
-            return Err(err("truncated msgpack"));
-        }
-        let (h, t) = rd.split_at(n);
-        *rd = t;
-        Ok(h.to_vec())
-    };
-    let be = |rd: &mut &[u8], n: usize| -> Result<u64, DecodeError> { Ok(take(rd, n)?.iter().fold(0u64, |a, &b| (a << 8) | b as u64)) };
     match m {
         Marker::Null => out.extend_from_slice(b"null"),
         Marker::True => out.extend_from_slice(b"true"),
         Marker::False => out.extend_from_slice(b"false"),
-        Marker::FixPos(v) => out.extend_from_slice(v.to_string().as_bytes()),
-        Marker::FixNeg(v) => out.extend_from_slice(v.to_string().as_bytes()),
+        Marker::FixPos(v) => write!(out, "{v}").expect("Vec write"),
+        Marker::FixNeg(v) => write!(out, "{v}").expect("Vec write"),
         Marker::U8 | Marker::U16 | Marker::U32 | Marker::U64 => {
             let n = match m { Marker::U8 => 1, Marker::U16 => 2, Marker::U32 => 4, _ => 8 };
-            out.extend_from_slice(be(rd, n)?.to_string().as_bytes());
+            write!(out, "{}", be(rd, n)?).expect("Vec write");
         }
         Marker::I8 | Marker::I16 | Marker::I32 | Marker::I64 => {
             let n = match m { Marker::I8 => 1, Marker::I16 => 2, Marker::I32 => 4, _ => 8 };
             let raw = be(rd, n)?;
             let shift = 64 - 8 * n as u32;
             let v = ((raw << shift) as i64) >> shift;
-            out.extend_from_slice(v.to_string().as_bytes());
+            write!(out, "{v}").expect("Vec write");
         }
         Marker::F32 => float(f32::from_bits(be(rd, 4)? as u32) as f64, out),
         Marker::F64 => float(f64::from_bits(be(rd, 8)?), out),
@@ -63,7 +55,7 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), DecodeEr
                 _ => be(rd, 4)? as usize,
             };
             let s = take(rd, n)?;
-            string(&s, out);
+            string(s, out);
         }
         Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
             let n = match m { Marker::FixArray(n) => n as u64, Marker::Array16 => be(rd, 2)?, _ => be(rd, 4)? };
@@ -84,12 +76,16 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), DecodeEr
                     out.push(b',');
                 }
                 // JSON keys must be strings: render any other key as the string of its JSON.
-                let mut key = Vec::new();
-                value(rd, &mut key, depth + 1)?;
-                if key.first() == Some(&b'"') {
-                    out.extend_from_slice(&key);
+                if matches!(rd.first(), Some(0xa0..=0xbf | 0xd9..=0xdb)) {
+                    value(rd, out, depth + 1)?;
                 } else {
-                    string(&key, out);
+                    let mut key = Vec::new();
+                    value(rd, &mut key, depth + 1)?;
+                    if key.first() == Some(&b'"') {
+                        out.extend_from_slice(&key);
+                    } else {
+                        string(&key, out);
+                    }
                 }
                 out.push(b':');
                 value(rd, out, depth + 1)?;
@@ -118,6 +114,19 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), DecodeEr
     Ok(())
 }
 
+fn take<'a>(rd: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError> {
+    if rd.len() < n {
+        return Err(err("truncated msgpack"));
+    }
+    let (h, t) = rd.split_at(n);
+    *rd = t;
+    Ok(h)
+}
+
+fn be(rd: &mut &[u8], n: usize) -> Result<u64, DecodeError> {
+    Ok(take(rd, n)?.iter().fold(0u64, |a, &b| (a << 8) | b as u64))
+}
+
 fn float(v: f64, out: &mut Vec<u8>) {
     if !v.is_finite() {
         out.extend_from_slice(b"null");
@@ -134,8 +143,10 @@ fn ryu_like(v: f64) -> Vec<u8> {
 }
 
 fn string(bytes: &[u8], out: &mut Vec<u8>) {
-    let s = String::from_utf8_lossy(bytes);
-    serde_json::to_writer(&mut *out, s.as_ref()).expect("Vec write");
+    match std::str::from_utf8(bytes) {
+        Ok(s) => serde_json::to_writer(&mut *out, s).expect("Vec write"),
+        Err(_) => serde_json::to_writer(&mut *out, String::from_utf8_lossy(bytes).as_ref()).expect("Vec write"),
+    }
 }
 
 /// Why a guest's JSON result cannot become a record body.
@@ -157,41 +168,100 @@ impl std::fmt::Display for JsonError {
 impl std::error::Error for JsonError {}
 
 /// Parses JSON text that must be an object and appends it as a msgpack map to `out`.
+/// Streams straight from the text to msgpack (no intermediate tree); key order is kept.
 pub fn from_json(json: &[u8], out: &mut Vec<u8>) -> Result<(), JsonError> {
-    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| JsonError::Invalid(e.to_string()))?;
-    if !v.is_object() {
+    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(JsonError::NotAnObject);
     }
-    encode_value(&v, out);
-    Ok(())
+    let start = out.len();
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let r = serde::de::DeserializeSeed::deserialize(Sink(out), &mut de).and_then(|_| de.end());
+    r.map_err(|e| {
+        out.truncate(start);
+        JsonError::Invalid(e.to_string())
+    })
 }
 
-fn encode_value(v: &serde_json::Value, out: &mut Vec<u8>) {
-    use serde_json::Value::*;
-    match v {
-        Null => rmp::encode::write_nil(out).unwrap(),
-        Bool(b) => rmp::encode::write_bool(out, *b).unwrap(),
-        Number(n) => {
-            if let Some(u) = n.as_u64() {
-                rmp::encode::write_uint(out, u).unwrap();
-            } else if let Some(i) = n.as_i64() {
-                rmp::encode::write_sint(out, i).unwrap();
-            } else {
-                rmp::encode::write_f64(out, n.as_f64().unwrap_or(f64::NAN)).unwrap();
-            }
+/// A serde visitor that writes each JSON value as msgpack.
+struct Sink<'a>(&'a mut Vec<u8>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Sink<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// Containers are written with a 5-byte header whose count is only known at the end; the
+/// header is then shrunk to the smallest form, as Fluent Bit's encoder would write it.
+fn finish(out: &mut Vec<u8>, start: usize, n: u32, map: bool) {
+    let (fix, b16, b32) = if map { (0x80u8, 0xde, 0xdf) } else { (0x90, 0xdc, 0xdd) };
+    let header: &[u8] = &match n {
+        0..=15 => [fix | n as u8, 0, 0, 0, 0],
+        16..=0xffff => [b16, (n >> 8) as u8, n as u8, 0, 0],
+        _ => [b32, (n >> 24) as u8, (n >> 16) as u8, (n >> 8) as u8, n as u8],
+    };
+    let len = match n {
+        0..=15 => 1,
+        16..=0xffff => 3,
+        _ => 5,
+    };
+    out[start..start + len].copy_from_slice(&header[..len]);
+    if len < 5 {
+        out.copy_within(start + 5.., start + len);
+        out.truncate(out.len() - (5 - len));
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Sink<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        rmp::encode::write_bool(self.0, v).expect("Vec write");
+        Ok(())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        rmp::encode::write_sint(self.0, v).expect("Vec write");
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        rmp::encode::write_uint(self.0, v).expect("Vec write");
+        Ok(())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        rmp::encode::write_f64(self.0, v).expect("Vec write");
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        rmp::encode::write_str(self.0, v).expect("Vec write");
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        rmp::encode::write_nil(self.0).expect("Vec write");
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let start = self.0.len();
+        self.0.extend_from_slice(&[0; 5]);
+        let mut n = 0u32;
+        while seq.next_element_seed(Sink(self.0))?.is_some() {
+            n += 1;
         }
-        String(s) => rmp::encode::write_str(out, s).unwrap(),
-        Array(a) => {
-            rmp::encode::write_array_len(out, a.len() as u32).unwrap();
-            a.iter().for_each(|x| encode_value(x, out));
+        finish(self.0, start, n, false);
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let start = self.0.len();
+        self.0.extend_from_slice(&[0; 5]);
+        let mut n = 0u32;
+        while map.next_key_seed(Sink(self.0))?.is_some() {
+            map.next_value_seed(Sink(self.0))?;
+            n += 1;
         }
-        Object(o) => {
-            rmp::encode::write_map_len(out, o.len() as u32).unwrap();
-            for (k, x) in o {
-                rmp::encode::write_str(out, k).unwrap();
-                encode_value(x, out);
-            }
-        }
+        finish(self.0, start, n, true);
+        Ok(())
     }
 }
 
@@ -216,6 +286,16 @@ mod tests {
         let src = r#"{"z":1,"a":-2,"f":1.5,"g":2.0,"s":"x\"y\u00e9","n":null,"b":true,"l":[1,{"k":"v"}],"big":18446744073709551615}"#;
         let out = js(&mp(src));
         assert_eq!(out, r#"{"z":1,"a":-2,"f":1.5,"g":2.0,"s":"x\"yé","n":null,"b":true,"l":[1,{"k":"v"}],"big":18446744073709551615}"#);
+    }
+
+    #[test]
+    fn containers_get_the_smallest_header() {
+        let many: Vec<String> = (0..20).map(|i| format!("\"k{i}\":[{}]", "1,".repeat(16).trim_end_matches(','))).collect();
+        let out = mp(&format!("{{{}}}", many.join(",")));
+        assert_eq!(&out[..3], &[0xde, 0, 20]);
+        assert_eq!(&out[3..8], &[0xa2, b'k', b'0', 0xdc, 0]);
+        assert_eq!(mp("{}"), [0x80]);
+        assert_eq!(mp(r#"{"a":[]}"#), [0x81, 0xa1, b'a', 0x90]);
     }
 
     #[test]
