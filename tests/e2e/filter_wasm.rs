@@ -72,6 +72,8 @@ fn same_output_as_the_builtin(host: &Host) -> Result<(), Failed> {
         // Rust on the guest SDK, both targets.
         ("rust_add_field_unknown.wasm", "rust_add_field", "json"),
         ("rust_add_field_wasi.wasm", "rust_add_field", "json"),
+        // AssemblyScript (records placed with __new/__pin/__unpin).
+        ("as_add_field.wasm", "as_add_field", "json"),
     ];
     for (wasm, function, format) in cases {
         let pr = props(wasm, function, format);
@@ -84,9 +86,9 @@ fn same_output_as_the_builtin(host: &Host) -> Result<(), Failed> {
     // And what the guests are meant to do, so the comparison is not vacuous.
     let added = pipeline(host, Which::Ours, &sample(), &props("filter_add_field.wasm", "add_field", "json"));
     check(added.bodies().iter().all(|b| b["wasm"] == "yes") && added.bodies().len() == 4, "add_field did not add", &added)?;
-    for wasm in ["rust_add_field_unknown.wasm", "rust_add_field_wasi.wasm"] {
-        let r = pipeline(host, Which::Ours, &sample(), &props(wasm, "rust_add_field", "json"));
-        check(r.bodies().len() == 4 && r.bodies().iter().all(|b| b["rust"] == "yes"), format!("{wasm}: {:?}", r.bodies()), &r)?;
+    for (wasm, function, key) in [("rust_add_field_unknown.wasm", "rust_add_field", "rust"), ("rust_add_field_wasi.wasm", "rust_add_field", "rust"), ("as_add_field.wasm", "as_add_field", "as")] {
+        let r = pipeline(host, Which::Ours, &sample(), &props(wasm, function, "json"));
+        check(r.bodies().len() == 4 && r.bodies().iter().all(|b| b[key] == "yes"), format!("{wasm}: {:?}", r.bodies()), &r)?;
     }
     let libc = pipeline(host, Which::Ours, &sample(), &props("filter_libc_env.wasm", "libc_filter", "json"));
     let first = libc.bodies().first().cloned().unwrap_or_default();
