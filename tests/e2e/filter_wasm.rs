@@ -138,7 +138,16 @@ fn faults_affect_only_their_record(host: &Host) -> Result<(), Failed> {
         check(keep.log().contains(needle), format!("no line mentioning '{needle}'"), &keep)?;
     }
     // One at a time, so the per-second rate limit does not hide the messages.
-    for (w, needle) in [("garbage", "outside its memory"), ("array", "not an object"), ("divzero", "division by zero")] {
+    for (w, needle) in [
+        ("garbage", "outside its memory"),
+        ("array", "not an object"),
+        ("divzero", "division by zero"),
+        ("oob", "out-of-bounds"),
+        // C's stack lives in linear memory: running off its end is an out-of-bounds access.
+        ("stack", "out-of-bounds"),
+        ("exit", "proc_exit(3)"),
+        ("grow", "null pointer"),
+    ] {
         let one = pipeline(host, Which::Ours, &[json!({"w": w})], &pr);
         check(one.bodies() == [json!({"w": w})] && one.log().contains(needle), format!("{w}: no error line mentioning '{needle}'"), &one)?;
     }

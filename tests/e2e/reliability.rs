@@ -10,11 +10,13 @@ use std::time::Duration;
 fn both_plugins_config(dir: &std::path::Path, hot_reload: bool) -> std::path::PathBuf {
     let p = plugins();
     let yaml = format!(
-        "service:\n  flush: 0.2\n  grace: 2\n  hot_reload: {}\nplugins:\n  - {}\n  - {}\npipeline:\n  inputs:\n    - name: exec_wasi_wasmer\n      wasi_path: {}\n      interval_sec: 0\n      interval_nsec: 300000000\n      tag: wasi\n    - name: dummy\n      dummy: '{{\"w\":\"boom\"}}'\n      rate: 20\n      tag: d\n  filters:\n    - name: wasm_wasmer\n      match: d\n      wasm_path: {}\n      function_name: faulty\n  outputs:\n    - name: stdout\n      match: '*'\n      format: json_lines\n",
+        "service:\n  flush: 0.2\n  grace: 2\n  hot_reload: {}\nplugins:\n  - {}\n  - {}\npipeline:\n  inputs:\n    - name: exec_wasi_wasmer\n      wasi_path: {}\n      interval_sec: 0\n      interval_nsec: 300000000\n      tag: wasi\n    - name: dummy\n      dummy: '{{\"w\":\"boom\"}}'\n      rate: 20\n      tag: d\n    - name: exec_wasi_wasmer\n      wasi_path: {}\n      timeout: 1s\n      tag: loopy\n    - name: dummy\n      dummy: '{{\"w\":\"loop\"}}'\n      rate: 1\n      tag: l\n  filters:\n    - name: wasm_wasmer\n      match: d\n      wasm_path: {}\n      function_name: faulty\n    - name: wasm_wasmer\n      match: l\n      wasm_path: {}\n      function_name: faulty\n      timeout: 200ms\n  outputs:\n    - name: stdout\n      match: '*'\n      format: json_lines\n",
         if hot_reload { "on" } else { "off" },
         p.input.display(),
         p.filter.display(),
         fixture("exec_trap.wasm").display(),
+        fixture("exec_loop.wasm").display(),
+        fixture("filter_faults.wasm").display(),
         fixture("filter_faults.wasm").display(),
     );
     write_file(dir, "fluent-bit.yaml", yaml)
@@ -38,6 +40,13 @@ fn traps_in_both_libraries_survive_hot_reloads(host: &Host) -> Result<(), Failed
     let tail = &log[tail_start..];
     check(tail.contains("exec_trap.wasm trapped"), "no exec_wasi trap caught after the last reload", &r)?;
     check(tail.contains("guest trapped"), "no filter trap caught after the last reload", &r)?;
+    // Time limits in both libraries too.
+    check(tail.contains("exec_loop.wasm was interrupted at the timeout of 1s"), "no exec_wasi time limit after the last reload", &r)?;
+    check(tail.contains("exceeded the time limit of 200ms"), "no filter time limit after the last reload", &r)?;
+    let rss = &r.rss_kib;
+    let (early, late) = (rss.get(rss.len() / 4).copied().unwrap_or(0), rss.last().copied().unwrap_or(0));
+    eprintln!("  RSS after ~5 reloads {} MiB, after {reloads}: {} MiB", early / 1024, late / 1024);
+    check(late <= early + 64 * 1024, format!("RSS grew across reloads: {early} -> {late} KiB"), &r)?;
     let boom = r.bodies().iter().filter(|b| b["w"] == "boom").count();
     let wasi = r.bodies().iter().filter(|b| b["wasi_stdout"] == "before trap 1").count();
     eprintln!("  {boom} filter records kept through traps, {wasi} exec runs' lines kept");

@@ -211,6 +211,10 @@ impl WasmFilter {
 
     fn read_result(&mut self, ptr: u32) -> Result<Outcome, String> {
         self.body_out.clear();
+        if ptr == 0 {
+            // C guests return NULL when they fail (e.g. malloc did); an empty string drops.
+            return Err("the guest returned a null pointer".into());
+        }
         let mem = self.instance.memory().map_err(|e| e.to_string())?;
         let at = mem.get(ptr as usize..).filter(|s| !s.is_empty()).ok_or_else(|| format!("the guest returned {ptr:#x}, outside its memory ({} bytes)", mem.len()))?;
         match self.config.format {
