@@ -42,6 +42,19 @@ fn same_records_as_the_builtin(host: &Host) -> Result<(), Failed> {
     let b = builtin(host, "rust_exec_lines.wasm", &["-p", "oneshot=true"], 3);
     check(lines(&a) == ["rust line 1", "rust line 2", "rust line 3"], format!("ours: {:?}", lines(&a)), &a)?;
     check(a.bodies() == b.bodies(), format!("built-in gave {:?}", b.bodies()), &a)?;
+    // Zig 0.17 (wasm32-wasi).
+    let a = ours(host, "zig_exec_lines.wasm", &["-p", "oneshot=true"], 3);
+    let b = builtin(host, "zig_exec_lines.wasm", &["-p", "oneshot=true"], 3);
+    check(lines(&a) == ["zig line 1", "zig line 2", "zig line 3"], format!("ours: {:?}", lines(&a)), &a)?;
+    check(a.bodies() == b.bodies(), format!("built-in gave {:?}", b.bodies()), &a)?;
+    // Go wasip1: the built-in refuses it ("WASI main function is not found"); ours runs it,
+    // with only the environment it is given.
+    let g = ours(host, "go_exec.wasm", &["-p", "oneshot=true", "-p", "env=A=1", "-p", "args=x y"], 5);
+    check(
+        lines(&g) == [r#"{"go_env":"A","value":"1"}"#, r#"{"go":"done","args":2}"#],
+        format!("Go program: {:?}", lines(&g)),
+        &g,
+    )?;
     Ok(())
 }
 

@@ -74,6 +74,8 @@ fn same_output_as_the_builtin(host: &Host) -> Result<(), Failed> {
         ("rust_add_field_wasi.wasm", "rust_add_field", "json"),
         // AssemblyScript (records placed with __new/__pin/__unpin).
         ("as_add_field.wasm", "as_add_field", "json"),
+        // Zig, no malloc/free exported (records placed in a host region).
+        ("zig_add_field.wasm", "zig_add_field", "json"),
     ];
     for (wasm, function, format) in cases {
         let pr = props(wasm, function, format);
@@ -86,7 +88,7 @@ fn same_output_as_the_builtin(host: &Host) -> Result<(), Failed> {
     // And what the guests are meant to do, so the comparison is not vacuous.
     let added = pipeline(host, Which::Ours, &sample(), &props("filter_add_field.wasm", "add_field", "json"));
     check(added.bodies().iter().all(|b| b["wasm"] == "yes") && added.bodies().len() == 4, "add_field did not add", &added)?;
-    for (wasm, function, key) in [("rust_add_field_unknown.wasm", "rust_add_field", "rust"), ("rust_add_field_wasi.wasm", "rust_add_field", "rust"), ("as_add_field.wasm", "as_add_field", "as")] {
+    for (wasm, function, key) in [("rust_add_field_unknown.wasm", "rust_add_field", "rust"), ("rust_add_field_wasi.wasm", "rust_add_field", "rust"), ("as_add_field.wasm", "as_add_field", "as"), ("zig_add_field.wasm", "zig_add_field", "zig")] {
         let r = pipeline(host, Which::Ours, &sample(), &props(wasm, function, "json"));
         check(r.bodies().len() == 4 && r.bodies().iter().all(|b| b[key] == "yes"), format!("{wasm}: {:?}", r.bodies()), &r)?;
     }
@@ -242,7 +244,16 @@ fn cli_output_matches_the_plugin(host: &Host) -> Result<(), Failed> {
     }
     let records: Vec<Value> = std::fs::read_to_string(repo.join("examples/records.jsonl"))?.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let cli = target_profile_dir().join("flb-wasm");
-    let cases = [(wasm.clone(), "redact", "json"), (fixture("filter_msgpack_set.wasm"), "set_fields", "msgpack"), (fixture("filter_identity.wasm"), "filter", "msgpack")];
+    let cases = [
+        (wasm.clone(), "redact", "json"),
+        // The guest SDKs' examples (Rust SDK, AssemblyScript) in both modes.
+        (fixture("rust_add_field_unknown.wasm"), "rust_add_field", "json"),
+        (fixture("rust_add_field_wasi.wasm"), "rust_add_field", "msgpack"),
+        (fixture("as_add_field.wasm"), "as_add_field", "json"),
+        (fixture("filter_msgpack_set.wasm"), "set_fields", "msgpack"),
+        (fixture("filter_msgpack_add.wasm"), "add_field_mp", "msgpack"),
+        (fixture("filter_identity.wasm"), "filter", "msgpack"),
+    ];
     for (module, function, format) in cases {
         let pr = vec![("wasm_path", module.display().to_string()), ("function_name", function.to_owned()), ("event_format", format.to_owned())];
         let plugin = pipeline(host, Which::Ours, &records, &pr);

@@ -1,0 +1,3 @@
+module example.invalid/flbexec
+
+go 1.21
