@@ -84,4 +84,24 @@ static inline const char *flb_result_str(const char *s) {
     }                                                                                            \
     static const char *NAME##_body(const flb_record *R)
 
+/* ---- Extended ABI (flb-wasmer only; see docs/extended-abi.md) ---------------------------- */
+
+/* A line into the Fluent Bit log, tagged with the filter instance, at a Fluent Bit level. */
+enum { FLB_LOG_ERROR = 1, FLB_LOG_WARN = 2, FLB_LOG_INFO = 3, FLB_LOG_DEBUG = 4, FLB_LOG_TRACE = 5 };
+__attribute__((import_module("flb"), import_name("log"))) void flb_log(int level, const char *msg, int len);
+
+static inline void flb_log_str(int level, const char *msg) { flb_log(level, msg, (int) strlen(msg)); }
+
+/* Receives the instance's `config` property (or `config_file` contents) once, before any
+ * record; return 0 to accept, non-zero to refuse (log why with flb_log first):
+ *
+ *     FLB_INIT(cfg, len) { ... return 0; }
+ */
+#define FLB_INIT(CFG, LEN)                                                                       \
+    static int flb_init_body(const char *CFG, size_t LEN);                                      \
+    __attribute__((export_name("flb_init"))) int flb_init(const char *cfg, int len) {           \
+        return flb_init_body(cfg, (size_t) len);                                                 \
+    }                                                                                            \
+    static int flb_init_body(const char *CFG, size_t LEN)
+
 #endif

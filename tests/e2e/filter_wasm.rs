@@ -270,6 +270,37 @@ fn cli_output_matches_the_plugin(host: &Host) -> Result<(), Failed> {
     Ok(())
 }
 
+/// Extended ABI, first part: per-instance configuration (`flb_init`) and guest logging
+/// (`flb.log`) into the host's log with the instance name.
+fn module_config_and_guest_logging(host: &Host) -> Result<(), Failed> {
+    let mut pr = props("filter_config.wasm", "add_configured", "json");
+    pr.push(("config", "env=prod".into()));
+    let r = pipeline(host, Which::Ours, &sample(), &pr);
+    r.assert_no_crash()?;
+    check(r.bodies().len() == 4 && r.bodies().iter().all(|b| b["env"] == "prod"), format!("{:?}", r.bodies()), &r)?;
+    let logged = r.log().lines().any(|l| l.contains("[ warn]") && l.contains("[filter:wasm_wasmer:wasm_wasmer.0]") && l.contains("configured: env=prod"));
+    check(logged, "the guest's warn line is not in the log with the instance name", &r)?;
+    // From a file.
+    let dir = scratch_dir("config");
+    let file = write_file(&dir, "module.conf", "team=ops");
+    let mut pr = props("filter_config.wasm", "add_configured", "json");
+    pr.push(("config_file", file.display().to_string()));
+    let r = pipeline(host, Which::Ours, &sample(), &pr);
+    check(r.bodies().iter().all(|b| b["team"] == "ops") && r.bodies().len() == 4, format!("config_file: {:?}", r.bodies()), &r)?;
+    // Refused by the module: its reason and ours, a clean failure.
+    let mut pr = props("filter_config.wasm", "add_configured", "json");
+    pr.push(("config", "nonsense".into()));
+    let r = pipeline(host, Which::Ours, &sample(), &pr);
+    r.assert_no_crash()?;
+    check(r.failed_cleanly(), "a refused configuration must stop the start-up", &r)?;
+    check(r.log().contains("config must be KEY=VALUE") && r.log().contains("refused its configuration"), "no lines saying why", &r)?;
+    // A module without flb_init cannot take a config.
+    let mut pr = props("filter_identity.wasm", "filter", "json");
+    pr.push(("config", "x=y".into()));
+    let r = pipeline(host, Which::Ours, &sample(), &pr);
+    check(r.failed_cleanly() && r.log().contains("property 'config'"), "config without flb_init was accepted", &r)
+}
+
 fn main() {
     let args = Arguments::from_args();
     let cases: &[(&'static str, fn(&Host) -> Result<(), Failed>)] = &[
@@ -282,6 +313,7 @@ fn main() {
         ("works_as_a_yaml_processor", works_as_a_yaml_processor),
         ("several_instances", several_instances),
         ("cli_output_matches_the_plugin", cli_output_matches_the_plugin),
+        ("module_config_and_guest_logging", module_config_and_guest_logging),
     ];
     libtest_mimic::run(&args, trials_per_host("filter_wasm", cases)).exit();
 }

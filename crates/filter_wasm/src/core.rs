@@ -58,6 +58,8 @@ pub struct FilterConfig {
     pub wasi: WasiOptions,
     pub limits: Limits,
     pub engine: EngineOptions,
+    /// Per-instance configuration for the module's `flb_init(ptr, len) -> i32` export.
+    pub init_config: Option<Vec<u8>>,
 }
 
 /// Counts of what the filter did.
@@ -100,6 +102,8 @@ impl WasmFilter {
         }
         let instance = Instance::new(&module, Some(&config.wasi), &config.limits, |_| wasmer_imports()).map_err(|e| format!("{}: {e}", config.wasm_path.display()))?;
         let func = instance.typed(&config.function).map_err(|e| e.to_string())?;
+        let mut instance = instance;
+        init_guest(&mut instance, config.init_config.as_deref())?;
         Ok(WasmFilter { config, instance, func, enc: Encoder::new(), json_in: Vec::new(), body_out: Vec::new(), stats: Stats::default(), errors: ErrorLog::default() })
     }
 
@@ -245,6 +249,28 @@ impl WasmFilter {
                 log::info!("guest {stream}: {}", String::from_utf8_lossy(line));
             }
         }
+    }
+}
+
+/// Passes the per-instance configuration to the module's `flb_init` export, once. The
+/// module refuses it by returning non-zero (and says why with `flb.log`).
+fn init_guest(instance: &mut Instance, config: Option<&[u8]>) -> Result<(), String> {
+    let Ok(init) = instance.typed::<(i32, i32), i32>("flb_init") else {
+        return match config {
+            Some(_) => Err("property 'config': the module has no flb_init(ptr, len) -> i32 export to receive it".into()),
+            None => Ok(()),
+        };
+    };
+    let bytes = config.unwrap_or_default();
+    let result = (|| {
+        let p = instance.write(bytes, true)?;
+        instance.call(|s| init.call(s, p as i32, bytes.len() as i32))
+    })();
+    let _ = instance.release_all();
+    match result {
+        Ok(0) => Ok(()),
+        Ok(n) => Err(format!("the module refused its configuration (flb_init returned {n})")),
+        Err(e) => Err(format!("flb_init failed: {}", describe(&e))),
     }
 }
 

@@ -19,6 +19,8 @@ pub const PROPERTIES: &[Property] = &[
     Property::new("memory_limit", Kind::Size, "Largest guest linear memory").default("256M"),
     Property::new("compiler", Kind::Str, "wasmer compiler: cranelift (faster code) or singlepass (faster start-up)").default("cranelift"),
     Property::new("cache_dir", Kind::Str, "Private directory for compiled modules (integrity-checked); unset: no disk cache"),
+    Property::new("config", Kind::Str, "Configuration passed once to the module's flb_init export (extended ABI)"),
+    Property::new("config_file", Kind::Str, "File whose contents are passed to the module's flb_init export (instead of config)"),
     Property::new("wasm_heap_size", Kind::Size, "Accepted for compatibility with the built-in and ignored: records are placed with the guest's allocator or in host-grown memory, up to memory_limit").default("8192"),
     Property::new("wasm_stack_size", Kind::Size, "Accepted for compatibility with the built-in and ignored: the guest's own stack is part of its memory").default("8192"),
 ];
@@ -51,7 +53,14 @@ pub fn config_from(p: &Properties) -> flb_plugin::Result<FilterConfig> {
     }
     let compiler = Compiler::parse(&p.str("compiler")?.unwrap_or_default()).ok_or_else(|| bad("compiler", "expected cranelift or singlepass"))?;
     let cache_dir = p.str("cache_dir")?.filter(|s| !s.trim().is_empty()).map(PathBuf::from);
+    let init_config = match (p.str("config")?, p.str("config_file")?) {
+        (Some(_), Some(_)) => return Err(bad("config_file", "set config or config_file, not both")),
+        (Some(c), None) => Some(c.into_bytes()),
+        (None, Some(f)) => Some(std::fs::read(&f).map_err(|e| bad("config_file", format!("cannot read {f}: {e}")))?),
+        (None, None) => None,
+    };
     Ok(FilterConfig {
+        init_config,
         wasi: WasiOptions { preopens, program_name: function.clone(), ..Default::default() },
         wasm_path,
         function,

@@ -76,6 +76,9 @@ enum Command {
         /// Tag passed to the guest.
         #[arg(long, default_value = "flb-wasm")]
         tag: String,
+        /// Configuration for the module's flb_init export (the filter's `config` property).
+        #[arg(long = "config")]
+        module_config: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -111,8 +114,8 @@ fn main() -> ExitCode {
     env_logger::Builder::new().filter_level(log::LevelFilter::Info).format_target(false).format_timestamp(None).init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Filter { module, function, event_format, input, input_format, drop_on_error, tag, common } => {
-            filter(module, function, event_format, input, input_format, drop_on_error, &tag, &common)
+        Command::Filter { module, function, event_format, input, input_format, drop_on_error, tag, module_config, common } => {
+            filter(module, function, event_format, input, input_format, drop_on_error, &tag, module_config, &common)
         }
         Command::Exec { module, args, env, read_only, buf_size, common } => exec(module, args, env, read_only, buf_size, &common),
         Command::Check { module, function, command } => check_module(module, function, command),
@@ -129,7 +132,17 @@ fn main() -> ExitCode {
 const CHUNK_RECORDS: usize = 1024;
 
 #[allow(clippy::too_many_arguments)]
-fn filter(module: PathBuf, function: String, format: Format, input: Option<PathBuf>, input_format: Format, drop_on_error: bool, tag: &str, common: &Common) -> Result<ExitCode, String> {
+fn filter(
+    module: PathBuf,
+    function: String,
+    format: Format,
+    input: Option<PathBuf>,
+    input_format: Format,
+    drop_on_error: bool,
+    tag: &str,
+    module_config: Option<String>,
+    common: &Common,
+) -> Result<ExitCode, String> {
     let (engine, limits) = common.engine_and_limits()?;
     let config = FilterConfig {
         wasi: WasiOptions { preopens: common.preopens(false), program_name: function.clone(), ..Default::default() },
@@ -142,6 +155,7 @@ fn filter(module: PathBuf, function: String, format: Format, input: Option<PathB
         on_error: if drop_on_error { OnError::Drop } else { OnError::Keep },
         limits,
         engine,
+        init_config: module_config.map(String::into_bytes),
     };
     let mut filter = WasmFilter::load(config)?;
     let reader: Box<dyn Read> = match &input {

@@ -150,3 +150,25 @@ fn c_header_example() {
     assert_eq!(lines.len(), 4, "{}", text(&o));
     assert!(lines.iter().all(|l| l["source"] == "app.log"), "{}", text(&o));
 }
+
+#[test]
+fn module_config_and_guest_log() {
+    let d = scratch("config");
+    let wasm = d.join("cfg.wasm");
+    let st = Command::new("clang")
+        .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Werror", "-mexec-model=reactor"])
+        .arg(format!("-I{}", repo().join("include").display()))
+        .arg(repo().join("tests/fixtures/c/filter_config.c"))
+        .arg("-o")
+        .arg(&wasm)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = bin().arg("filter").arg(&wasm).args(["--function", "add_configured", "--config", "env=dev", "--input"]).arg(repo().join("examples/records.jsonl")).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).lines().all(|l| l.starts_with("{\"env\":\"dev\",")), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("configured: env=dev"), "{}", text(&o));
+    let o = bin().arg("filter").arg(&wasm).args(["--function", "add_configured", "--config", "bad", "--input"]).arg(repo().join("examples/records.jsonl")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("config must be KEY=VALUE") && text(&o).contains("refused its configuration"), "{}", text(&o));
+}

@@ -68,10 +68,11 @@ pub fn check(module: &Module, contract: &Contract) -> Report {
         .imports()
         .filter(|i| !(i.module().starts_with("wasi_snapshot_preview1") || i.module() == "wasi_unstable"))
         .filter(|i| !(i.module() == "env" && served_env.contains(&i.name())))
+        .filter(|i| !(i.module() == "flb" && crate::libc_compat::SERVED_FLB.contains(&i.name())))
         .map(|i| format!("{}.{}", i.module(), i.name()))
         .collect();
     if !unresolved.is_empty() {
-        r.push(Severity::Error, format!("imports the host cannot provide: {} (available: WASI preview1 and the C library functions env.{{malloc, printf, sprintf, strlen, ...}} of the built-in's WAMR; build against wasi-libc with --target=wasm32-wasi for anything else)", unresolved.join(", ")));
+        r.push(Severity::Error, format!("imports the host cannot provide: {} (available: WASI preview1, flb.log, and the C library functions env.{{malloc, printf, sprintf, strlen, ...}} of the built-in's WAMR; build against wasi-libc with --target=wasm32-wasi for anything else)", unresolved.join(", ")));
     }
     let exports_memory = module.exports().any(|e| matches!(e.ty(), ExternType::Memory(_)));
     match contract {

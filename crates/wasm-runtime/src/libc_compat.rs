@@ -1,6 +1,8 @@
 //! The `env.*` C library imports that WAMR's libc-builtin gives modules built with
 //! `-nostdlib -Wl,--allow-undefined` (Fluent Bit's own C filter example is one), so those
 //! modules run here unchanged: allocation, formatted output, string and memory functions.
+//! Also our own `flb.log(level, ptr, len)`: a line into the host's log (through the `log`
+//! crate) at Fluent Bit's levels 1 error, 2 warn, 3 info, 4 debug, 5 trace.
 //!
 //! Only the functions a module imports are defined, with wasm32 C signatures (pointers and
 //! `size_t` are i32; a variadic call passes a pointer to its argument area). The heap lives in
@@ -25,20 +27,24 @@ pub(crate) struct LibcEnv {
     heap: Heap,
 }
 
+/// Functions served in the `flb` namespace.
+pub const SERVED_FLB: &[&str] = &["log"];
+
 /// Whether `module` imports any function this module serves.
 pub(crate) fn wanted(module: &Module) -> bool {
-    module.imports().any(|i| i.module() == "env" && SERVED.contains(&i.name()))
+    module.imports().any(|i| (i.module() == "env" && SERVED.contains(&i.name())) || (i.module() == "flb" && SERVED_FLB.contains(&i.name())))
 }
 
 /// Defines the served `env` functions `module` imports (with matching signatures) into
 /// `imports`. Call [`attach`] with the instance's memory once instantiated.
 pub(crate) fn define(store: &mut Store, module: &Module, stdout: &Capture, imports: &mut Imports) -> FunctionEnv<LibcEnv> {
     let env = FunctionEnv::new(store, LibcEnv { memory: None, stdout: stdout.clone(), heap: Heap::default() });
-    for imp in module.imports().filter(|i| i.module() == "env") {
+    for imp in module.imports().filter(|i| i.module() == "env" || i.module() == "flb") {
         let Some(want) = imp.ty().func() else { continue };
-        if let Some(f) = function(store, &env, imp.name()) {
+        let f = if imp.module() == "flb" { flb_function(store, &env, imp.name()) } else { function(store, &env, imp.name()) };
+        if let Some(f) = f {
             if f.ty(store) == *want {
-                imports.define("env", imp.name(), f);
+                imports.define(imp.module(), imp.name(), f);
             }
         }
     }
@@ -179,6 +185,25 @@ fn function(store: &mut Store, env: &FunctionEnv<LibcEnv>, name: &str) -> Option
         _ => return None,
     };
     Some(func)
+}
+
+fn flb_function(store: &mut Store, env: &FunctionEnv<LibcEnv>, name: &str) -> Option<Function> {
+    match name {
+        "log" => Some(Function::new_typed_with_env(store, env, |mut e: Env, level: i32, p: i32, n: i32| -> R<()> {
+            let m = mem(&mut e)?;
+            let r = range(m, p as u32, n as u32)?;
+            let level = match level {
+                i32::MIN..=1 => log::Level::Error,
+                2 => log::Level::Warn,
+                3 => log::Level::Info,
+                4 => log::Level::Debug,
+                _ => log::Level::Trace,
+            };
+            log::log!(level, "{}", String::from_utf8_lossy(&m[r]).trim_end());
+            Ok(())
+        })),
+        _ => None,
+    }
 }
 
 fn mem<'a>(e: &'a mut Env) -> R<&'a mut [u8]> {
