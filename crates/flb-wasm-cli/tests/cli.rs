@@ -29,6 +29,22 @@ fn clang(src: &Path, out: &Path, reactor: bool) {
     assert!(st.success(), "clang failed on {}", src.display());
 }
 
+/// Builds a reactor filter from `src` (relative to the repo) against include/.
+fn clang_filter_with_header(src: &str) -> PathBuf {
+    let d = scratch(&src.replace('/', "_"));
+    let wasm = d.join("filter.wasm");
+    let st = Command::new("clang")
+        .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Werror", "-mexec-model=reactor"])
+        .arg(format!("-I{}", repo().join("include").display()))
+        .arg(repo().join(src))
+        .arg("-o")
+        .arg(&wasm)
+        .status()
+        .expect("clang (scripts/setup)");
+    assert!(st.success(), "clang failed on {src}");
+    wasm
+}
+
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
@@ -133,17 +149,7 @@ fn usage_errors_and_version() {
 
 #[test]
 fn c_header_example() {
-    let d = scratch("header");
-    let wasm = d.join("add_source.wasm");
-    let st = Command::new("clang")
-        .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Werror", "-mexec-model=reactor"])
-        .arg(format!("-I{}", repo().join("include").display()))
-        .arg(repo().join("examples/c/add_source.c"))
-        .arg("-o")
-        .arg(&wasm)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let wasm = clang_filter_with_header("examples/c/add_source.c");
     let o = bin().arg("filter").arg(&wasm).args(["--function", "add_source", "--tag", "app.log", "--input"]).arg(repo().join("examples/records.jsonl")).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -153,17 +159,7 @@ fn c_header_example() {
 
 #[test]
 fn module_config_and_guest_log() {
-    let d = scratch("config");
-    let wasm = d.join("cfg.wasm");
-    let st = Command::new("clang")
-        .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Werror", "-mexec-model=reactor"])
-        .arg(format!("-I{}", repo().join("include").display()))
-        .arg(repo().join("tests/fixtures/c/filter_config.c"))
-        .arg("-o")
-        .arg(&wasm)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let wasm = clang_filter_with_header("tests/fixtures/c/filter_config.c");
     let o = bin().arg("filter").arg(&wasm).args(["--function", "add_configured", "--config", "env=dev", "--input"]).arg(repo().join("examples/records.jsonl")).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).lines().all(|l| l.starts_with("{\"env\":\"dev\",")), "{}", text(&o));
