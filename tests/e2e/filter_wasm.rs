@@ -301,6 +301,44 @@ fn module_config_and_guest_logging(host: &Host) -> Result<(), Failed> {
     check(r.failed_cleanly() && r.log().contains("property 'config'"), "config without flb_init was accepted", &r)
 }
 
+/// Extended ABI, whole events: one event in, 0..N events out, timestamps and metadata
+/// under the guest's control; malformed output loses nothing under `on_error keep`.
+fn extended_event_abi(host: &Host) -> Result<(), Failed> {
+    let run_fn = |function: &str, json_lines: bool| {
+        let dir = scratch_dir("events");
+        let file = write_file(&dir, "in.jsonl", sample().iter().map(|r| format!("{r}\n")).collect::<String>());
+        let parsers = write_file(&dir, "parsers.conf", "[PARSER]\n    name json\n    format json\n");
+        let (p, wasm) = (plugins(), format!("wasm_path={}", fixture("filter_events.wasm").display()));
+        let (path, func) = (format!("path={}", file.display()), format!("function_name={function}"));
+        let mut args = vec![
+            "-R", parsers.to_str().unwrap(), "-e", p.filter.to_str().unwrap(),
+            "-i", "tail", "-p", &path, "-p", "parser=json", "-p", "read_from_head=true", "-p", "exit_on_eof=true", "-t", "t",
+            "-F", "wasm_wasmer", "-m", "*", "-p", &wasm, "-p", &func, "-o", "stdout", "-m", "*", "-f", "0.2",
+        ];
+        if json_lines {
+            args.extend(["-p", "format=json_lines"]);
+        }
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(host, &args, Duration::from_secs(10))
+    };
+    let r = run_fn("split3", true);
+    r.assert_no_crash()?;
+    let want: Vec<Value> = sample().into_iter().flat_map(|b| [b.clone(), b.clone(), b]).collect();
+    check(r.bodies() == want, format!("split3: {:?}", r.bodies()), &r)?;
+    let r = run_fn("retime", true);
+    let dates: Vec<f64> = r.json_records().iter().filter_map(|v| v["date"].as_f64()).collect();
+    check(dates.len() == 4 && dates.iter().all(|d| (d - 1_700_000_000.123_456_789).abs() < 1e-5), format!("retime: {dates:?}"), &r)?;
+    let r = run_fn("add_meta", false);
+    let with_meta = r.stdout.lines().filter(|l| l.contains("{\"k\"=>\"v\"}")).count();
+    check(with_meta == 4, format!("add_meta: {with_meta} of 4 records carry the new metadata"), &r)?;
+    let r = run_fn("drop_all", true);
+    check(r.bodies().is_empty() && r.code() == Some(0), "drop_all kept records", &r)?;
+    let r = run_fn("bad", true);
+    r.assert_no_crash()?;
+    check(r.bodies() == sample() && r.log().contains("bad guest result"), "malformed output must keep the records (on_error keep)", &r)
+}
+
 fn main() {
     let args = Arguments::from_args();
     let cases: &[(&'static str, fn(&Host) -> Result<(), Failed>)] = &[
@@ -314,6 +352,7 @@ fn main() {
         ("several_instances", several_instances),
         ("cli_output_matches_the_plugin", cli_output_matches_the_plugin),
         ("module_config_and_guest_logging", module_config_and_guest_logging),
+        ("extended_event_abi", extended_event_abi),
     ];
     libtest_mimic::run(&args, trials_per_host("filter_wasm", cases)).exit();
 }

@@ -71,7 +71,14 @@ pub struct Stats {
     pub errors: u64,
 }
 
-type GuestFn = TypedFunction<(i32, i32, i32, i32, i32, i32), i32>;
+/// The guest function, by the contract its signature announces.
+enum GuestFn {
+    /// The built-in's: `(tag, tag_len, sec, nsec, record, record_len) -> result`.
+    Classic(TypedFunction<(i32, i32, i32, i32, i32, i32), i32>),
+    /// Extended: `(event, len) -> (len << 32 | ptr)`: one whole event in (timestamp,
+    /// metadata, body as msgpack), zero or more events out (docs/extended-abi.md).
+    Event(TypedFunction<(i32, i32), i64>),
+}
 
 /// One loaded guest, kept for the life of the filter instance.
 pub struct WasmFilter {
@@ -89,7 +96,10 @@ pub struct WasmFilter {
 enum Outcome {
     Keep,
     Drop,
+    /// A new body (classic ABI), in `body_out`.
     Replace,
+    /// Whole events (extended ABI), in `body_out`.
+    Events,
 }
 
 impl WasmFilter {
@@ -101,7 +111,10 @@ impl WasmFilter {
             return Err(format!("{}: {}", config.wasm_path.display(), msgs.join("; ")));
         }
         let instance = Instance::new(&module, Some(&config.wasi), &config.limits, |_| wasmer_imports()).map_err(|e| format!("{}: {e}", config.wasm_path.display()))?;
-        let func = instance.typed(&config.function).map_err(|e| e.to_string())?;
+        let func = match instance.typed(&config.function) {
+            Ok(f) => GuestFn::Classic(f),
+            Err(_) => GuestFn::Event(instance.typed(&config.function).map_err(|e| e.to_string())?),
+        };
         let mut instance = instance;
         init_guest(&mut instance, config.init_config.as_deref())?;
         Ok(WasmFilter { config, instance, func, enc: Encoder::new(), json_in: Vec::new(), body_out: Vec::new(), stats: Stats::default(), errors: ErrorLog::default() })
@@ -133,7 +146,11 @@ impl WasmFilter {
                 self.enc.raw(ev.raw);
                 continue;
             }
-            let outcome = match self.call(tag, ev.time.sec, ev.time.nsec, ev.body) {
+            let called = match self.func {
+                GuestFn::Classic(_) => self.call(tag, ev.time.sec, ev.time.nsec, ev.body),
+                GuestFn::Event(_) => self.call_event(ev.raw),
+            };
+            let outcome = match called {
                 Ok(o) => o,
                 Err(e) => {
                     self.stats.errors += 1;
@@ -153,6 +170,15 @@ impl WasmFilter {
                 Outcome::Drop => {
                     self.stats.dropped += 1;
                     changed = true;
+                }
+                Outcome::Events if self.body_out == ev.raw => {
+                    self.stats.kept += 1;
+                    self.enc.raw(ev.raw);
+                }
+                Outcome::Events => {
+                    self.stats.modified += 1;
+                    changed = true;
+                    self.enc.raw(&self.body_out);
                 }
                 Outcome::Replace if self.body_out == ev.body => {
                     self.stats.kept += 1;
@@ -192,7 +218,7 @@ impl WasmFilter {
         let placed = (|| {
             let tag_ptr = self.instance.write_reused(0, tag.as_bytes(), true)?;
             let rec_ptr = self.instance.write_reused(1, input, nul)?;
-            let f = &self.func;
+            let GuestFn::Classic(f) = &self.func else { unreachable!("classic call on an extended guest") };
             let ret = self.instance.call(|s| f.call(s, tag_ptr as i32, tag.len() as i32, sec as i32, nsec as i32, rec_ptr as i32, input.len() as i32))?;
             Ok((ret as u32, rec_ptr))
         })();
@@ -207,6 +233,34 @@ impl WasmFilter {
             return Err(format!("guest free() failed: {}", describe(&e)));
         }
         result
+    }
+
+    /// Extended ABI: one whole event in, zero or more events out (left in `body_out`). The
+    /// output must decode as plain records: guests cannot open or close groups.
+    fn call_event(&mut self, raw: &[u8]) -> Result<Outcome, String> {
+        let placed = (|| {
+            let p = self.instance.write_reused(1, raw, false)?;
+            let GuestFn::Event(f) = &self.func else { unreachable!("event call on a classic guest") };
+            self.instance.call(|s| f.call(s, p as i32, raw.len() as i32))
+        })();
+        let r = placed.map_err(|e| describe(&e))?;
+        if r < 0 {
+            return Err(format!("the guest reported error {r}"));
+        }
+        let (ptr, len) = ((r as u64 & 0xffff_ffff) as u32, (r as u64 >> 32) as usize);
+        if len == 0 {
+            return Ok(Outcome::Drop);
+        }
+        let bytes = self.instance.read(ptr, len).map_err(|e| format!("bad guest result: {e}"))?;
+        for ev in Decoder::new(bytes) {
+            let ev = ev.map_err(|e| format!("bad guest result: {e}"))?;
+            if ev.kind != EventKind::Record {
+                return Err("bad guest result: a group marker (guests cannot open or close groups)".into());
+            }
+        }
+        self.body_out.clear();
+        self.body_out.extend_from_slice(bytes);
+        Ok(Outcome::Events)
     }
 
     fn unchanged(&self, ptr: u32, input: &[u8]) -> bool {

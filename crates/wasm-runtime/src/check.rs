@@ -89,10 +89,14 @@ pub fn check(module: &Module, contract: &Contract) -> Report {
                 }
                 Some(f) => {
                     let ty = f.ty();
-                    if ty.params() != [Type::I32; 6] || ty.results() != [Type::I32] {
+                    let classic = ty.params() == [Type::I32; 6] && ty.results() == [Type::I32];
+                    let event = ty.params() == [Type::I32; 2] && ty.results() == [Type::I64];
+                    if event {
+                        r.push(Severity::Info, format!("'{function}' takes whole events (extended ABI: (i32 event, i32 len) -> i64 packed result)"));
+                    } else if !classic {
                         r.push(
                             Severity::Error,
-                            format!("'{function}' has signature {:?} -> {:?}; the filter calls (i32 tag, i32 tag_len, i32 sec, i32 nsec, i32 record, i32 record_len) -> i32", ty.params(), ty.results()),
+                            format!("'{function}' has signature {:?} -> {:?}; the filter calls (i32 tag, i32 tag_len, i32 sec, i32 nsec, i32 record, i32 record_len) -> i32, or (i32 event, i32 len) -> i64 for the extended ABI", ty.params(), ty.results()),
                         );
                     }
                 }
