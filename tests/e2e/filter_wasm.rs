@@ -172,9 +172,26 @@ fn errors_are_rate_limited(host: &Host) -> Result<(), Failed> {
 fn bad_configuration_fails_cleanly(host: &Host) -> Result<(), Failed> {
     let dir = scratch_dir("badcfg");
     let not_wasm = write_file(&dir, "x.wasm", "not wasm at all");
+    let aot = write_file(&dir, "m.aot", b"\0aot\x03\0\0\0rest of a WAMR AOT file");
+    let imports = write_file(&dir, "imports.wat", r#"(module (import "env" "host_log" (func (param i32))) (memory (export "memory") 1)
+        (func (export "f") (param i32 i32 i32 i32 i32 i32) (result i32) local.get 4))"#);
+    let signature = write_file(&dir, "sig.wat", r#"(module (memory (export "memory") 1) (func (export "f") (param i32) (result i32) local.get 0))"#);
+    let at = |p: &std::path::Path| vec![("wasm_path", p.display().to_string()), ("function_name", "f".to_string())];
+    let with = |extra: (&'static str, &str)| {
+        let mut v = props("filter_identity.wasm", "filter", "json");
+        v.push((extra.0, extra.1.to_string()));
+        v
+    };
     let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
         (vec![("wasm_path", "/nonexistent.wasm".into()), ("function_name", "f".into())], "wasm_path"),
         (vec![("wasm_path", not_wasm.display().to_string()), ("function_name", "f".into())], "x.wasm"),
+        (at(&aot), "WAMR AOT"),
+        (at(&imports), "env.host_log"),
+        (at(&signature), "signature"),
+        (with(("memory_limit", "1k")), "memory_limit"),
+        (with(("memory_limit", "-5")), "memory_limit"),
+        (with(("timeout", "soon")), "timeout"),
+        (with(("accessible_paths", "/nonexistent-dir")), "accessible_paths"),
         (props("filter_identity.wasm", "nosuch", "json"), "nosuch"),
         (props("filter_identity.wasm", "filter", "yaml"), "event_format"),
         (vec![("wasm_path", fixture("filter_identity.wasm").display().to_string()), ("function_name", "filter".into()), ("on_error", "maybe".into())], "on_error"),
