@@ -118,6 +118,8 @@ def main():
             "ours json": wasm("wasm_wasmer", "filter_add_field.wasm", "add_field", "json"),
             "builtin msgpack": wasm("wasm", "filter_msgpack_add.wasm", "add_field_mp", "msgpack", big_heap),
             "ours msgpack": wasm("wasm_wasmer", "filter_msgpack_add.wasm", "add_field_mp", "msgpack"),
+            # The same edit on the extended ABI's batch call: one guest call per chunk.
+            "ours batch": wasm("wasm_wasmer", "filter_batch.wasm", "add_field_batch", "msgpack"),
             "lua": ["-F", "lua", "-m", "*", "-p", f"script={lua}", "-p", "call=add_field"],
         },
         "drop half": {

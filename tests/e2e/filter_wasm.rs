@@ -356,6 +356,22 @@ fn extended_event_abi(host: &Host) -> Result<(), Failed> {
     check(r.bodies() == sample() && r.log().contains("bad guest result"), "malformed output must keep the records (on_error keep)", &r)
 }
 
+/// Extended ABI, batch (`flb_abi_version() == 2`): one call per run of records; the batch
+/// form of msgpack add-field gives exactly the per-record form's output; malformed batch
+/// output loses nothing under `on_error keep`.
+fn batch_call_equals_per_record(host: &Host) -> Result<(), Failed> {
+    let mut recs = sample();
+    recs.extend((0..200).map(|i| json!({"i": i, "zero": 0, "s": "x".repeat(i % 40)})));
+    let per_record = pipeline(host, Which::Ours, &recs, &props("filter_msgpack_add.wasm", "add_field_mp", "msgpack"));
+    let batch = pipeline(host, Which::Ours, &recs, &props("filter_batch.wasm", "add_field_batch", "msgpack"));
+    batch.assert_no_crash()?;
+    check(per_record.bodies().len() == recs.len() && per_record.bodies().iter().all(|b| b["wasm"] == "yes"), "per-record form did not add", &per_record)?;
+    check(batch.bodies() == per_record.bodies(), format!("batch {} records vs per-record {}", batch.bodies().len(), per_record.bodies().len()), &batch)?;
+    let bad = pipeline(host, Which::Ours, &recs, &props("filter_batch.wasm", "bad_batch", "msgpack"));
+    bad.assert_no_crash()?;
+    check(bad.bodies() == recs && bad.log().contains("bad guest result"), "malformed batch output must keep every record", &bad)
+}
+
 fn main() {
     let args = Arguments::from_args();
     let cases: &[(&'static str, fn(&Host) -> Result<(), Failed>)] = &[
@@ -370,6 +386,7 @@ fn main() {
         ("cli_output_matches_the_plugin", cli_output_matches_the_plugin),
         ("module_config_and_guest_logging", module_config_and_guest_logging),
         ("extended_event_abi", extended_event_abi),
+        ("batch_call_equals_per_record", batch_call_equals_per_record),
     ];
     libtest_mimic::run(&args, trials_per_host("filter_wasm", cases)).exit();
 }

@@ -96,16 +96,20 @@ fn free_port() -> u16 {
 
 /// Runs an opentelemetry input -> [our filter] -> file (raw msgpack) and returns the bytes.
 fn otlp_through(host: &Host, with_filter: bool) -> Result<Vec<u8>, Failed> {
+    otlp_through_filter(host, with_filter.then_some(("filter_identity.wasm", "filter")))
+}
+
+/// As [`otlp_through`], with the filter module and function given.
+fn otlp_through_filter(host: &Host, filter: Option<(&str, &str)>) -> Result<Vec<u8>, Failed> {
     let p = plugins();
     let dir = scratch_dir("otlp");
     let port = free_port();
-    let filter = if with_filter {
-        format!(
-            "  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: filter\n      event_format: msgpack\n",
-            fixture("filter_identity.wasm").display()
-        )
-    } else {
-        String::new()
+    let filter = match filter {
+        Some((wasm, function)) => format!(
+            "  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: {function}\n      event_format: msgpack\n",
+            fixture(wasm).display()
+        ),
+        None => String::new(),
     };
     let conf = format!(
         "service:\n  flush: 0.2\n  grace: 1\nplugins:\n  - {}\npipeline:\n  inputs:\n    - name: opentelemetry\n      listen: 127.0.0.1\n      port: {port}\n      tag: otel\n{filter}  outputs:\n    - name: file\n      match: '*'\n      path: {}\n      file: out.msgpack\n      format: msgpack\n",
@@ -134,6 +138,26 @@ fn filter_keeps_groups_and_metadata_byte_for_byte(host: &Host) -> Result<(), Fai
     }
     if filtered != reference {
         return Err(format!("filtered output differs: {} vs {} bytes", filtered.len(), reference.len()).into());
+    }
+    Ok(())
+}
+
+/// The batch call inside OTLP groups: every record edited, the group markers (written by the
+/// host, never by the guest) exactly as before.
+fn batch_call_keeps_group_structure(host: &Host) -> Result<(), Failed> {
+    let count = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).filter(|w| *w == needle).count();
+    let reference = otlp_through(host, false)?;
+    let batch = otlp_through_filter(host, Some(("filter_batch.wasm", "add_field_batch")))?;
+    let (start, end) = ([0xd7u8, 0x00, 0xff, 0xff, 0xff, 0xff], [0xd7u8, 0x00, 0xff, 0xff, 0xff, 0xfe]);
+    let edited = count(&batch, b"\xa4wasm\xa3yes");
+    eprintln!("  groups {} / {}, records edited {edited}", count(&batch, &start), count(&batch, &end));
+    if count(&reference, &start) == 0 || count(&batch, &start) != count(&reference, &start) || count(&batch, &end) != count(&reference, &end) {
+        return Err(format!("group markers changed: start {} -> {}, end {} -> {}", count(&reference, &start), count(&batch, &start), count(&reference, &end), count(&batch, &end)).into());
+    }
+    // Records: EventTime timestamps (fixext8 type 0) that are not group markers.
+    let records = count(&reference, &[0xd7, 0x00]) - count(&reference, &start) - count(&reference, &end);
+    if records == 0 || edited != records {
+        return Err(format!("{edited} of {records} records edited").into());
     }
     Ok(())
 }
@@ -197,6 +221,7 @@ fn main() {
             ("invalid_property_value_names_it", invalid_property_value_names_it),
             ("filter_keeps_groups_and_metadata_byte_for_byte", filter_keeps_groups_and_metadata_byte_for_byte),
             ("input_emits_records", input_emits_records),
+        ("batch_call_keeps_group_structure", batch_call_keeps_group_structure),
             ("loads_through_every_route", loads_through_every_route),
         ],
     );

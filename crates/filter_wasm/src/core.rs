@@ -85,6 +85,8 @@ pub struct WasmFilter {
     config: FilterConfig,
     instance: Instance,
     func: GuestFn,
+    /// The module announced `flb_abi_version() == 2`: `func` takes a batch of events.
+    batch: bool,
     enc: Encoder,
     json_in: Vec<u8>,
     body_out: Vec<u8>,
@@ -117,7 +119,11 @@ impl WasmFilter {
         };
         let mut instance = instance;
         init_guest(&mut instance, config.init_config.as_deref())?;
-        Ok(WasmFilter { config, instance, func, enc: Encoder::new(), json_in: Vec::new(), body_out: Vec::new(), stats: Stats::default(), errors: ErrorLog::default() })
+        let batch = abi_version(&mut instance)? == 2;
+        if batch && !matches!(func, GuestFn::Event(_)) {
+            return Err(format!("'{}': flb_abi_version() is 2 (batch), which needs the signature (i32 events, i32 len) -> i64", config.function));
+        }
+        Ok(WasmFilter { config, instance, func, batch, enc: Encoder::new(), json_in: Vec::new(), body_out: Vec::new(), stats: Stats::default(), errors: ErrorLog::default() })
     }
 
     pub fn describe_allocator(&mut self) -> &'static str {
@@ -129,6 +135,14 @@ impl WasmFilter {
     pub fn filter_chunk(&mut self, chunk: &[u8], tag: &str, out: &mut Vec<u8>) -> bool {
         wasm_runtime::signals::ensure_armed();
         self.enc.clear();
+        if self.batch {
+            let changed = self.filter_batches(chunk);
+            self.log_guest_output();
+            if changed {
+                std::mem::swap(out, &mut self.enc.buf);
+            }
+            return changed;
+        }
         let mut changed = false;
         let mut decoded = 0;
         for ev in Decoder::new(chunk) {
@@ -235,6 +249,83 @@ impl WasmFilter {
         result
     }
 
+    /// Batch ABI: one call per run of records between group markers. The guest gets the
+    /// run, preceded by the group's start marker when the run is inside a group (so it can
+    /// read the group metadata), and returns plain records; the host writes the markers
+    /// itself, so the group structure cannot be corrupted.
+    fn filter_batches(&mut self, chunk: &[u8]) -> bool {
+        let mut changed = false;
+        let mut group: Option<(usize, usize)> = None;
+        let (mut run_start, mut run_end, mut run_len) = (0usize, 0usize, 0u64);
+        let mut at = 0usize;
+        let events: Vec<_> = Decoder::new(chunk).collect();
+        let mut flush = |this: &mut Self, start: usize, end: usize, n: u64, group: Option<(usize, usize)>| {
+            if n == 0 {
+                return;
+            }
+            let run = &chunk[start..end];
+            let mut input = Vec::with_capacity(run.len() + group.map_or(0, |g| g.1 - g.0));
+            if let Some((gs, ge)) = group {
+                input.extend_from_slice(&chunk[gs..ge]);
+            }
+            input.extend_from_slice(run);
+            match this.call_event(&input) {
+                Ok(Outcome::Events) if this.body_out == run => {
+                    this.stats.kept += n;
+                    this.enc.raw(run);
+                }
+                Ok(Outcome::Events) => {
+                    this.stats.modified += n;
+                    changed = true;
+                    this.enc.raw(&this.body_out);
+                }
+                Ok(_) => {
+                    this.stats.dropped += n;
+                    changed = true;
+                }
+                Err(e) => {
+                    this.stats.errors += 1;
+                    let keep = this.config.on_error == OnError::Keep;
+                    this.errors.report(&format!("{e} (batch of {n} records {}, on_error {})", if keep { "kept" } else { "dropped" }, if keep { "keep" } else { "drop" }));
+                    if keep {
+                        this.stats.kept += n;
+                        this.enc.raw(run);
+                    } else {
+                        this.stats.dropped += n;
+                        changed = true;
+                    }
+                }
+            }
+        };
+        for ev in events {
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(e) => {
+                    flush(self, run_start, run_end, run_len, group);
+                    self.errors.report(&format!("malformed record in chunk: {e}; passing the rest of the chunk on unchanged"));
+                    self.enc.raw(&chunk[at..]);
+                    return changed;
+                }
+            };
+            let (start, end) = (at, at + ev.raw.len());
+            at = end;
+            if ev.kind == EventKind::Record {
+                if run_len == 0 {
+                    run_start = start;
+                }
+                run_end = end;
+                run_len += 1;
+                continue;
+            }
+            flush(self, run_start, run_end, run_len, group);
+            run_len = 0;
+            self.enc.raw(ev.raw);
+            group = (ev.kind == EventKind::GroupStart).then_some((start, end));
+        }
+        flush(self, run_start, run_end, run_len, group);
+        changed
+    }
+
     /// Extended ABI: one whole event in, zero or more events out (left in `body_out`). The
     /// output must decode as plain records: guests cannot open or close groups.
     fn call_event(&mut self, raw: &[u8]) -> Result<Outcome, String> {
@@ -303,6 +394,18 @@ impl WasmFilter {
                 log::info!("guest {stream}: {}", String::from_utf8_lossy(line));
             }
         }
+    }
+}
+
+/// The extended-ABI version a module announces with `flb_abi_version() -> i32` (1 if absent).
+fn abi_version(instance: &mut Instance) -> Result<i32, String> {
+    match instance.typed::<(), i32>("flb_abi_version") {
+        Ok(f) => match instance.call(|s| f.call(s)) {
+            Ok(v @ 1..=2) => Ok(v),
+            Ok(v) => Err(format!("flb_abi_version() returned {v}; this filter knows versions 1 and 2")),
+            Err(e) => Err(format!("flb_abi_version failed: {}", describe(&e))),
+        },
+        Err(_) => Ok(1),
     }
 }
 
