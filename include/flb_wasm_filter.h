@@ -104,4 +104,11 @@ static inline void flb_log_str(int level, const char *msg) { flb_log(level, msg,
     }                                                                                            \
     static int flb_init_body(const char *CFG, size_t LEN)
 
+/* Packs the result of a whole-event or batch function ((i32 events, i32 len) -> i64):
+ * `len` bytes of zero or more msgpack events at `p`, valid until the next call
+ * (flb_result() gives such a buffer). Return 0 to drop, a negative number for an error. */
+static inline int64_t flb_events(const void *p, size_t len) {
+    return (int64_t) len << 32 | (uint32_t) (uintptr_t) p;
+}
+
 #endif

@@ -311,6 +311,17 @@ fn module_config_and_guest_logging(host: &Host) -> Result<(), Failed> {
     r.assert_no_crash()?;
     check(r.failed_cleanly(), "a refused configuration must stop the start-up", &r)?;
     check(r.log().contains("config must be KEY=VALUE") && r.log().contains("refused its configuration"), "no lines saying why", &r)?;
+    // The same through the Rust SDK (init!, log, events!): each whole event twice.
+    let mut pr = props("rust_events_split.wasm", "rust_split", "json");
+    pr.push(("config", "copies=2".into()));
+    let r = pipeline(host, Which::Ours, &sample(), &pr);
+    let want: Vec<Value> = sample().into_iter().flat_map(|b| [b.clone(), b]).collect();
+    check(r.bodies() == want, format!("Rust SDK split: {:?}", r.bodies()), &r)?;
+    check(r.log().lines().any(|l| l.contains("[ warn]") && l.contains("rust guest: 2 copies")), "no warn line from the Rust guest", &r)?;
+    let mut pr = props("rust_events_split.wasm", "rust_split", "json");
+    pr.push(("config", "copies=many".into()));
+    let r = pipeline(host, Which::Ours, &sample(), &pr);
+    check(r.failed_cleanly() && r.log().contains("config must be copies=1..9"), "the Rust guest's refusal", &r)?;
     // A module without flb_init cannot take a config.
     let mut pr = props("filter_identity.wasm", "filter", "json");
     pr.push(("config", "x=y".into()));

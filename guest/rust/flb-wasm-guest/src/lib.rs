@@ -1,4 +1,9 @@
 //! Fluent Bit WASM filters in Rust (see README.md). Compatible with rustc 1.63.
+//!
+//! The built-in's per-record contract ([`filter!`]) and flb-wasmer's extended one
+//! (docs/extended-abi.md): [`init!`] for per-instance configuration, [`log`] into the Fluent
+//! Bit log, [`events!`] for whole events (timestamp, metadata, body in; 0..N events out)
+//! and [`batch!`] for one call per run of records.
 
 use std::cell::RefCell;
 
@@ -60,6 +65,109 @@ macro_rules! filter {
         #[no_mangle]
         pub extern "C" fn $name(tag: *const u8, tag_len: i32, sec: i32, nsec: i32, rec: *const u8, len: i32) -> *const u8 {
             $crate::__call(tag, tag_len, sec, nsec, rec, len, $f)
+        }
+    };
+}
+
+/// Fluent Bit log levels for [`log`].
+#[derive(Clone, Copy)]
+pub enum Level {
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+    Trace = 5,
+}
+
+#[link(wasm_import_module = "flb")]
+extern "C" {
+    #[link_name = "log"]
+    fn flb_log(level: i32, msg: *const u8, len: i32);
+}
+
+/// Writes a line into the Fluent Bit log, tagged with the filter instance (flb-wasmer only).
+pub fn log(level: Level, msg: &str) {
+    // SAFETY: the host reads `len` bytes at `msg` during the call.
+    unsafe { flb_log(level as i32, msg.as_ptr(), msg.len() as i32) }
+}
+
+/// What to do with whole events ([`events!`], [`batch!`]).
+pub enum Events {
+    /// Pass the input on unchanged.
+    Keep,
+    /// Emit nothing.
+    Drop,
+    /// Emit these bytes: zero or more `[[EventTime, metadata], body]` msgpack events.
+    Replace(Vec<u8>),
+}
+
+#[doc(hidden)]
+pub fn __events(ptr: *const u8, len: i32, f: fn(&[u8]) -> Events) -> i64 {
+    // SAFETY: the host passes a valid (ptr, len) pair in our memory for the call.
+    let input = unsafe { std::slice::from_raw_parts(ptr, len.max(0) as usize) };
+    let pack = |p: *const u8, n: usize| ((n as i64) << 32) | (p as u32 as i64);
+    match f(input) {
+        Events::Keep => pack(ptr, input.len()),
+        Events::Drop => 0,
+        Events::Replace(bytes) => RESULT.with(|r| {
+            let mut r = r.borrow_mut();
+            r.clear();
+            r.extend_from_slice(&bytes);
+            pack(r.as_ptr(), r.len())
+        }),
+    }
+}
+
+/// Exports `$name` taking whole events: `$f: fn(&[u8]) -> Events` gets one msgpack event.
+#[macro_export]
+macro_rules! events {
+    ($name:ident, $f:path) => {
+        #[no_mangle]
+        pub extern "C" fn $name(ptr: *const u8, len: i32) -> i64 {
+            $crate::__events(ptr, len, $f)
+        }
+    };
+}
+
+/// Like [`events!`], but announces the batch contract (`flb_abi_version() == 2`): `$f` gets
+/// a run of records (preceded by its group's start marker when inside a group) and must
+/// return plain records only.
+#[macro_export]
+macro_rules! batch {
+    ($name:ident, $f:path) => {
+        #[no_mangle]
+        pub extern "C" fn flb_abi_version() -> i32 {
+            2
+        }
+        $crate::events!($name, $f);
+    };
+}
+
+#[doc(hidden)]
+pub fn __init(ptr: *const u8, len: i32, f: fn(&str) -> Result<(), String>) -> i32 {
+    // SAFETY: as in `__events`.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr, len.max(0) as usize) };
+    let outcome = match std::str::from_utf8(bytes) {
+        Ok(cfg) => f(cfg),
+        Err(_) => Err("the configuration is not UTF-8".to_string()),
+    };
+    match outcome {
+        Ok(()) => 0,
+        Err(why) => {
+            log(Level::Error, &why);
+            1
+        }
+    }
+}
+
+/// Exports `flb_init`: `$f: fn(&str) -> Result<(), String>` receives the instance's
+/// `config`; an `Err` is logged and refuses the configuration.
+#[macro_export]
+macro_rules! init {
+    ($f:path) => {
+        #[no_mangle]
+        pub extern "C" fn flb_init(ptr: *const u8, len: i32) -> i32 {
+            $crate::__init(ptr, len, $f)
         }
     };
 }
