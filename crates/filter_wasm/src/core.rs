@@ -9,7 +9,7 @@
 //! byte of 0 (the built-in's empty string) drops the record. The host keeps the timestamp and
 //! metadata; group markers pass through byte for byte.
 
-use flb_events::{Decoder, Encoder, EventKind, json, object_len};
+use flb_events::{DecodeError, Decoder, Encoder, EventKind, json, object_len};
 use std::time::{Duration, Instant};
 use wasm_runtime::check::{Contract, check};
 use wasm_runtime::{EngineOptions, Error, Instance, Limits, LoadedModule, Runtime, TypedFunction, WasiOptions};
@@ -107,17 +107,14 @@ enum Outcome {
 impl WasmFilter {
     pub fn load(config: FilterConfig) -> Result<WasmFilter, String> {
         let module: LoadedModule = Runtime::global().load(&config.wasm_path, &config.engine).map_err(|e| format!("property 'wasm_path': {e}"))?;
-        let report = check(&module.module, &Contract::Filter { function: config.function.clone() });
-        if !report.ok() {
-            let msgs: Vec<_> = report.errors().map(|f| f.message.clone()).collect();
-            return Err(format!("{}: {}", config.wasm_path.display(), msgs.join("; ")));
-        }
-        let instance = Instance::new(&module, Some(&config.wasi), &config.limits, |_| wasmer_imports()).map_err(|e| format!("{}: {e}", config.wasm_path.display()))?;
+        check(&module.module, &Contract::Filter { function: config.function.clone() })
+            .into_result()
+            .map_err(|e| format!("{}: {e}", config.wasm_path.display()))?;
+        let mut instance = Instance::new(&module, Some(&config.wasi), &config.limits, |_| wasmer_imports()).map_err(|e| format!("{}: {e}", config.wasm_path.display()))?;
         let func = match instance.typed(&config.function) {
             Ok(f) => GuestFn::Classic(f),
             Err(_) => GuestFn::Event(instance.typed(&config.function).map_err(|e| e.to_string())?),
         };
-        let mut instance = instance;
         init_guest(&mut instance, config.init_config.as_deref())?;
         let batch = abi_version(&mut instance)? == 2;
         if batch && !matches!(func, GuestFn::Event(_)) {
@@ -135,27 +132,26 @@ impl WasmFilter {
     pub fn filter_chunk(&mut self, chunk: &[u8], tag: &str, out: &mut Vec<u8>) -> bool {
         wasm_runtime::signals::ensure_armed();
         self.enc.clear();
-        if self.batch {
-            let changed = self.filter_batches(chunk);
-            self.log_guest_output();
-            if changed {
-                std::mem::swap(out, &mut self.enc.buf);
-            }
-            return changed;
+        let changed = if self.batch { self.filter_batches(chunk) } else { self.filter_records(chunk, tag) };
+        self.log_guest_output();
+        if changed {
+            std::mem::swap(out, &mut self.enc.buf);
         }
+        changed
+    }
+
+    /// One guest call per record (the classic and the whole-event contracts).
+    fn filter_records(&mut self, chunk: &[u8], tag: &str) -> bool {
         let mut changed = false;
-        let mut decoded = 0;
-        for ev in Decoder::new(chunk) {
+        let mut events = Decoder::new(chunk);
+        while let Some(ev) = events.next() {
             let ev = match ev {
                 Ok(ev) => ev,
                 Err(e) => {
-                    // Keep the undecodable rest as it was rather than lose it.
-                    self.errors.report(&format!("malformed record in chunk: {e}; passing the rest of the chunk on unchanged"));
-                    self.enc.raw(&chunk[decoded..]);
+                    self.pass_rest_unchanged(events.rest(), &e);
                     break;
                 }
             };
-            decoded += ev.raw.len();
             if ev.kind != EventKind::Record {
                 self.enc.raw(ev.raw);
                 continue;
@@ -164,18 +160,7 @@ impl WasmFilter {
                 GuestFn::Classic(_) => self.call(tag, ev.time.sec, ev.time.nsec, ev.body),
                 GuestFn::Event(_) => self.call_event(ev.raw),
             };
-            let outcome = match called {
-                Ok(o) => o,
-                Err(e) => {
-                    self.stats.errors += 1;
-                    let action = match self.config.on_error {
-                        OnError::Keep => "record kept",
-                        OnError::Drop => "record dropped",
-                    };
-                    self.errors.report(&format!("{e} ({action}, on_error {})", if self.config.on_error == OnError::Keep { "keep" } else { "drop" }));
-                    if self.config.on_error == OnError::Keep { Outcome::Keep } else { Outcome::Drop }
-                }
-            };
+            let outcome = called.unwrap_or_else(|e| self.failed(&e, "record"));
             match outcome {
                 Outcome::Keep => {
                     self.stats.kept += 1;
@@ -209,11 +194,25 @@ impl WasmFilter {
                 }
             }
         }
-        self.log_guest_output();
-        if changed {
-            std::mem::swap(out, &mut self.enc.buf);
-        }
         changed
+    }
+
+    /// Counts and reports a failed call; returns what `on_error` makes of it.
+    fn failed(&mut self, e: &str, what: &str) -> Outcome {
+        self.stats.errors += 1;
+        let (action, policy, outcome) = match self.config.on_error {
+            OnError::Keep => ("kept", "keep", Outcome::Keep),
+            OnError::Drop => ("dropped", "drop", Outcome::Drop),
+        };
+        self.errors.report(&format!("{e} ({what} {action}, on_error {policy})"));
+        outcome
+    }
+
+    /// Keeps the undecodable rest of a chunk (from the bad record on) as it was rather than
+    /// lose it.
+    fn pass_rest_unchanged(&mut self, rest: &[u8], e: &DecodeError) {
+        self.errors.report(&format!("malformed record in chunk: {e}; passing the rest of the chunk on unchanged"));
+        self.enc.raw(rest);
     }
 
     /// Calls the guest for one record; the new body (for Replace) is left in `body_out`.
@@ -255,75 +254,73 @@ impl WasmFilter {
     /// itself, so the group structure cannot be corrupted.
     fn filter_batches(&mut self, chunk: &[u8]) -> bool {
         let mut changed = false;
-        let mut group: Option<(usize, usize)> = None;
-        let (mut run_start, mut run_end, mut run_len) = (0usize, 0usize, 0u64);
-        let mut at = 0usize;
-        let events: Vec<_> = Decoder::new(chunk).collect();
-        let mut flush = |this: &mut Self, start: usize, end: usize, n: u64, group: Option<(usize, usize)>| {
-            if n == 0 {
-                return;
-            }
-            let run = &chunk[start..end];
-            let mut input = Vec::with_capacity(run.len() + group.map_or(0, |g| g.1 - g.0));
-            if let Some((gs, ge)) = group {
-                input.extend_from_slice(&chunk[gs..ge]);
-            }
-            input.extend_from_slice(run);
-            match this.call_event(&input) {
-                Ok(Outcome::Events) if this.body_out == run => {
-                    this.stats.kept += n;
-                    this.enc.raw(run);
-                }
-                Ok(Outcome::Events) => {
-                    this.stats.modified += n;
-                    changed = true;
-                    this.enc.raw(&this.body_out);
-                }
-                Ok(_) => {
-                    this.stats.dropped += n;
-                    changed = true;
-                }
-                Err(e) => {
-                    this.stats.errors += 1;
-                    let keep = this.config.on_error == OnError::Keep;
-                    this.errors.report(&format!("{e} (batch of {n} records {}, on_error {})", if keep { "kept" } else { "dropped" }, if keep { "keep" } else { "drop" }));
-                    if keep {
-                        this.stats.kept += n;
-                        this.enc.raw(run);
-                    } else {
-                        this.stats.dropped += n;
-                        changed = true;
-                    }
-                }
-            }
-        };
-        for ev in events {
+        // Byte ranges in `chunk`: the current group's start marker, the current run.
+        let mut group: Option<std::ops::Range<usize>> = None;
+        let mut run = 0..0;
+        let mut run_len = 0u64;
+        let mut events = Decoder::new(chunk);
+        while let Some(ev) = events.next() {
             let ev = match ev {
                 Ok(ev) => ev,
                 Err(e) => {
-                    flush(self, run_start, run_end, run_len, group);
-                    self.errors.report(&format!("malformed record in chunk: {e}; passing the rest of the chunk on unchanged"));
-                    self.enc.raw(&chunk[at..]);
+                    changed |= self.flush_batch(chunk, group.clone(), run.clone(), run_len);
+                    self.pass_rest_unchanged(events.rest(), &e);
                     return changed;
                 }
             };
-            let (start, end) = (at, at + ev.raw.len());
-            at = end;
+            let range = ev.offset..ev.offset + ev.raw.len();
             if ev.kind == EventKind::Record {
                 if run_len == 0 {
-                    run_start = start;
+                    run.start = range.start;
                 }
-                run_end = end;
+                run.end = range.end;
                 run_len += 1;
                 continue;
             }
-            flush(self, run_start, run_end, run_len, group);
+            changed |= self.flush_batch(chunk, group.clone(), run.clone(), run_len);
             run_len = 0;
             self.enc.raw(ev.raw);
-            group = (ev.kind == EventKind::GroupStart).then_some((start, end));
+            group = (ev.kind == EventKind::GroupStart).then_some(range);
         }
-        flush(self, run_start, run_end, run_len, group);
-        changed
+        changed | self.flush_batch(chunk, group, run, run_len)
+    }
+
+    /// One batch call for the `n` records in `chunk[run]`; returns whether they changed.
+    fn flush_batch(&mut self, chunk: &[u8], group: Option<std::ops::Range<usize>>, run: std::ops::Range<usize>, n: u64) -> bool {
+        if n == 0 {
+            return false;
+        }
+        let run = &chunk[run];
+        // The guest's input: the group start marker, then the run, assembled in `json_in`
+        // (unused in this mode) so no buffer is allocated per call.
+        let mut input = std::mem::take(&mut self.json_in);
+        input.clear();
+        input.extend_from_slice(group.map_or(&[][..], |g| &chunk[g]));
+        input.extend_from_slice(run);
+        let called = self.call_event(&input);
+        self.json_in = input;
+        match called.unwrap_or_else(|e| self.failed(&e, &format!("batch of {n} records"))) {
+            Outcome::Events if self.body_out == run => {
+                self.stats.kept += n;
+                self.enc.raw(run);
+                false
+            }
+            Outcome::Events => {
+                self.stats.modified += n;
+                self.enc.raw(&self.body_out);
+                true
+            }
+            Outcome::Keep => {
+                self.stats.kept += n;
+                self.enc.raw(run);
+                false
+            }
+            Outcome::Drop => {
+                self.stats.dropped += n;
+                true
+            }
+            Outcome::Replace => unreachable!("call_event never replaces a body"),
+        }
     }
 
     /// Extended ABI: one whole event in, zero or more events out (left in `body_out`). The

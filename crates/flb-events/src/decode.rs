@@ -118,6 +118,11 @@ impl<'a> Decoder<'a> {
         Decoder { buf: chunk, pos: 0, failed: false }
     }
 
+    /// The bytes not decoded yet; after an error, from the start of the bad record.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
     fn decode_one(&self) -> Result<Event<'a>, DecodeError> {
         let base = self.pos;
         let buf = &self.buf[base..];

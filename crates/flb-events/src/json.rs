@@ -195,17 +195,10 @@ impl<'de> serde::de::DeserializeSeed<'de> for Sink<'_> {
 /// Containers are written with a 5-byte header whose count is only known at the end; the
 /// header is then shrunk to the smallest form, as Fluent Bit's encoder would write it.
 fn finish(out: &mut Vec<u8>, start: usize, n: u32, map: bool) {
-    let (fix, b16, b32) = if map { (0x80u8, 0xde, 0xdf) } else { (0x90, 0xdc, 0xdd) };
-    let header: &[u8] = &match n {
-        0..=15 => [fix | n as u8, 0, 0, 0, 0],
-        16..=0xffff => [b16, (n >> 8) as u8, n as u8, 0, 0],
-        _ => [b32, (n >> 24) as u8, (n >> 16) as u8, (n >> 8) as u8, n as u8],
-    };
-    let len = match n {
-        0..=15 => 1,
-        16..=0xffff => 3,
-        _ => 5,
-    };
+    let mut header = [0u8; 5];
+    let mut w = &mut header[..];
+    if map { rmp::encode::write_map_len(&mut w, n) } else { rmp::encode::write_array_len(&mut w, n) }.expect("5 bytes hold any header");
+    let len = 5 - w.len();
     out[start..start + len].copy_from_slice(&header[..len]);
     if len < 5 {
         out.copy_within(start + 5.., start + len);

@@ -188,10 +188,10 @@ fn filter(
                     continue;
                 }
                 body.clear();
-                json::from_json(line.as_bytes(), &mut body).map_err(|e| format!("input line {}: {e}", n + 1))?;
-                if body.first().is_none_or(|b| !matches!(b, 0x80..=0x8f | 0xde | 0xdf)) {
-                    return Err(format!("input line {}: a record body must be a JSON object", n + 1));
-                }
+                json::from_json(line.as_bytes(), &mut body).map_err(|e| match e {
+                    json::JsonError::NotAnObject => format!("input line {}: a record body must be a JSON object", n + 1),
+                    e => format!("input line {}: {e}", n + 1),
+                })?;
                 enc.record(EventTime::now(), flb_events::EMPTY_MAP, &body).map_err(|e| e.to_string())?;
                 in_chunk += 1;
                 total += 1;
@@ -242,11 +242,7 @@ fn exec(module: PathBuf, args: Vec<String>, env: Vec<String>, read_only: bool, b
         env_pairs.push((k.to_owned(), v.to_owned()));
     }
     let loaded = Runtime::global().load(&module, &engine).map_err(|e| format!("{}: {e}", module.display()))?;
-    let report = check(&loaded.module, &Contract::Command);
-    if !report.ok() {
-        let msgs: Vec<_> = report.errors().map(|f| f.message.clone()).collect();
-        return Err(format!("{}: {}", module.display(), msgs.join("; ")));
-    }
+    check(&loaded.module, &Contract::Command).into_result().map_err(|e| format!("{}: {e}", module.display()))?;
     let program_name = module.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let wasi = WasiOptions { args, env: env_pairs, preopens: common.preopens(read_only), program_name };
     let outcome = run_command(&loaded, &wasi, &limits).map_err(|e| e.to_string())?;

@@ -91,11 +91,7 @@ impl Config {
     /// Compiles the module (once per process for the same file) and checks it is a command.
     pub fn load(&self) -> flb_plugin::Result<LoadedModule> {
         let module = Runtime::global().load(&self.wasi_path, &self.engine).map_err(|e| bad("wasi_path", e))?;
-        let report = check(&module.module, &Contract::Command);
-        if !report.ok() {
-            let msgs: Vec<_> = report.errors().map(|f| f.message.clone()).collect();
-            return Err(bad("wasi_path", format!("{}: {}", self.wasi_path.display(), msgs.join("; "))));
-        }
+        check(&module.module, &Contract::Command).into_result().map_err(|e| bad("wasi_path", format!("{}: {e}", self.wasi_path.display())))?;
         Ok(module)
     }
 }

@@ -54,6 +54,14 @@ impl Report {
         self.findings.iter().filter(|f| f.severity == Severity::Error)
     }
 
+    /// `Err` with the errors joined by "; " when the module does not fit.
+    pub fn into_result(self) -> Result<(), String> {
+        if self.ok() {
+            return Ok(());
+        }
+        Err(self.errors().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; "))
+    }
+
     fn push(&mut self, severity: Severity, message: impl Into<String>) {
         self.findings.push(Finding { severity, message: message.into() });
     }
@@ -62,13 +70,11 @@ impl Report {
 /// Checks `module` against `contract`. Imports may be WASI preview1 and the `env.*` C library
 /// functions WAMR's libc-builtin offers (served by `libc_compat`).
 pub fn check(module: &Module, contract: &Contract) -> Report {
-    let served_env = crate::libc_compat::SERVED;
     let mut r = Report::default();
     let unresolved: Vec<String> = module
         .imports()
         .filter(|i| !(i.module().starts_with("wasi_snapshot_preview1") || i.module() == "wasi_unstable"))
-        .filter(|i| !(i.module() == "env" && served_env.contains(&i.name())))
-        .filter(|i| !(i.module() == "flb" && crate::libc_compat::SERVED_FLB.contains(&i.name())))
+        .filter(|i| !crate::libc_compat::serves(i.module(), i.name()))
         .map(|i| format!("{}.{}", i.module(), i.name()))
         .collect();
     if !unresolved.is_empty() {

@@ -30,16 +30,25 @@ pub(crate) struct LibcEnv {
 /// Functions served in the `flb` namespace.
 pub const SERVED_FLB: &[&str] = &["log"];
 
+/// Whether the import `namespace.name` is one this module serves.
+pub(crate) fn serves(namespace: &str, name: &str) -> bool {
+    match namespace {
+        "env" => SERVED.contains(&name),
+        "flb" => SERVED_FLB.contains(&name),
+        _ => false,
+    }
+}
+
 /// Whether `module` imports any function this module serves.
 pub(crate) fn wanted(module: &Module) -> bool {
-    module.imports().any(|i| (i.module() == "env" && SERVED.contains(&i.name())) || (i.module() == "flb" && SERVED_FLB.contains(&i.name())))
+    module.imports().any(|i| serves(i.module(), i.name()))
 }
 
 /// Defines the served `env` functions `module` imports (with matching signatures) into
 /// `imports`. Call [`attach`] with the instance's memory once instantiated.
 pub(crate) fn define(store: &mut Store, module: &Module, stdout: &Capture, imports: &mut Imports) -> FunctionEnv<LibcEnv> {
     let env = FunctionEnv::new(store, LibcEnv { memory: None, stdout: stdout.clone(), heap: Heap::default() });
-    for imp in module.imports().filter(|i| i.module() == "env" || i.module() == "flb") {
+    for imp in module.imports().filter(|i| serves(i.module(), i.name())) {
         let Some(want) = imp.ty().func() else { continue };
         let f = if imp.module() == "flb" { flb_function(store, &env, imp.name()) } else { function(store, &env, imp.name()) };
         if let Some(f) = f {
@@ -58,8 +67,7 @@ pub(crate) fn attach(store: &mut Store, env: &FunctionEnv<LibcEnv>, memory: Opti
 type Env<'a> = FunctionEnvMut<'a, LibcEnv>;
 type R<T> = Result<T, RuntimeError>;
 
-fn function(store: &mut Store, env: &FunctionEnv<LibcEnv>, name: &str) -> Option<Function> {
-    let s = store;
+fn function(s: &mut Store, env: &FunctionEnv<LibcEnv>, name: &str) -> Option<Function> {
     let func = match name {
         "malloc" => Function::new_typed_with_env(s, env, |mut e: Env, n: i32| -> R<i32> { malloc(&mut e, n as u32) }),
         "calloc" => Function::new_typed_with_env(s, env, |mut e: Env, n: i32, size: i32| -> R<i32> {
