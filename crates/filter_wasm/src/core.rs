@@ -12,7 +12,9 @@
 use flb_events::{DecodeError, Decoder, Encoder, EventKind, json, object_len};
 use std::time::{Duration, Instant};
 use wasm_runtime::check::{Contract, check};
-use wasm_runtime::{EngineOptions, Error, Instance, Limits, LoadedModule, Runtime, TypedFunction, WasiOptions};
+use wasm_runtime::{
+    EngineOptions, Error, Instance, Limits, LoadedModule, Runtime, TypedFunction, WasiOptions,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventFormat {
@@ -106,21 +108,48 @@ enum Outcome {
 
 impl WasmFilter {
     pub fn load(config: FilterConfig) -> Result<WasmFilter, String> {
-        let module: LoadedModule = Runtime::global().load(&config.wasm_path, &config.engine).map_err(|e| format!("property 'wasm_path': {e}"))?;
-        check(&module.module, &Contract::Filter { function: config.function.clone() })
-            .into_result()
-            .map_err(|e| format!("{}: {e}", config.wasm_path.display()))?;
-        let mut instance = Instance::new(&module, Some(&config.wasi), &config.limits, |_| wasmer_imports()).map_err(|e| format!("{}: {e}", config.wasm_path.display()))?;
+        let module: LoadedModule = Runtime::global()
+            .load(&config.wasm_path, &config.engine)
+            .map_err(|e| format!("property 'wasm_path': {e}"))?;
+        check(
+            &module.module,
+            &Contract::Filter {
+                function: config.function.clone(),
+            },
+        )
+        .into_result()
+        .map_err(|e| format!("{}: {e}", config.wasm_path.display()))?;
+        let mut instance = Instance::new(&module, Some(&config.wasi), &config.limits, |_| {
+            wasmer_imports()
+        })
+        .map_err(|e| format!("{}: {e}", config.wasm_path.display()))?;
         let func = match instance.typed(&config.function) {
             Ok(f) => GuestFn::Classic(f),
-            Err(_) => GuestFn::Event(instance.typed(&config.function).map_err(|e| e.to_string())?),
+            Err(_) => GuestFn::Event(
+                instance
+                    .typed(&config.function)
+                    .map_err(|e| e.to_string())?,
+            ),
         };
         init_guest(&mut instance, config.init_config.as_deref())?;
         let batch = abi_version(&mut instance)? == 2;
         if batch && !matches!(func, GuestFn::Event(_)) {
-            return Err(format!("'{}': flb_abi_version() is 2 (batch), which needs the signature (i32 events, i32 len) -> i64", config.function));
+            return Err(format!(
+                "'{}': flb_abi_version() is 2 (batch), which needs the signature (i32 events, i32 len) -> i64",
+                config.function
+            ));
         }
-        Ok(WasmFilter { config, instance, func, batch, enc: Encoder::new(), json_in: Vec::new(), body_out: Vec::new(), stats: Stats::default(), errors: ErrorLog::default() })
+        Ok(WasmFilter {
+            config,
+            instance,
+            func,
+            batch,
+            enc: Encoder::new(),
+            json_in: Vec::new(),
+            body_out: Vec::new(),
+            stats: Stats::default(),
+            errors: ErrorLog::default(),
+        })
     }
 
     pub fn describe_allocator(&mut self) -> &'static str {
@@ -132,7 +161,11 @@ impl WasmFilter {
     pub fn filter_chunk(&mut self, chunk: &[u8], tag: &str, out: &mut Vec<u8>) -> bool {
         wasm_runtime::signals::ensure_armed();
         self.enc.clear();
-        let changed = if self.batch { self.filter_batches(chunk) } else { self.filter_records(chunk, tag) };
+        let changed = if self.batch {
+            self.filter_batches(chunk)
+        } else {
+            self.filter_records(chunk, tag)
+        };
         self.log_guest_output();
         if changed {
             std::mem::swap(out, &mut self.enc.buf);
@@ -188,7 +221,8 @@ impl WasmFilter {
                     changed = true;
                     if let Err(e) = self.enc.record(ev.time, ev.metadata, &self.body_out) {
                         // Only an invalid time can fail here; keep the original then.
-                        self.errors.report(&format!("cannot re-encode a record: {e}; record kept"));
+                        self.errors
+                            .report(&format!("cannot re-encode a record: {e}; record kept"));
                         self.enc.raw(ev.raw);
                     }
                 }
@@ -204,14 +238,17 @@ impl WasmFilter {
             OnError::Keep => ("kept", "keep", Outcome::Keep),
             OnError::Drop => ("dropped", "drop", Outcome::Drop),
         };
-        self.errors.report(&format!("{e} ({what} {action}, on_error {policy})"));
+        self.errors
+            .report(&format!("{e} ({what} {action}, on_error {policy})"));
         outcome
     }
 
     /// Keeps the undecodable rest of a chunk (from the bad record on) as it was rather than
     /// lose it.
     fn pass_rest_unchanged(&mut self, rest: &[u8], e: &DecodeError) {
-        self.errors.report(&format!("malformed record in chunk: {e}; passing the rest of the chunk on unchanged"));
+        self.errors.report(&format!(
+            "malformed record in chunk: {e}; passing the rest of the chunk on unchanged"
+        ));
         self.enc.raw(rest);
     }
 
@@ -220,7 +257,8 @@ impl WasmFilter {
         let input: &[u8] = match self.config.format {
             EventFormat::Json => {
                 self.json_in.clear();
-                json::to_json(body, &mut self.json_in).map_err(|e| format!("cannot convert the record to JSON: {e}"))?;
+                json::to_json(body, &mut self.json_in)
+                    .map_err(|e| format!("cannot convert the record to JSON: {e}"))?;
                 &self.json_in
             }
             EventFormat::Msgpack => body,
@@ -231,8 +269,20 @@ impl WasmFilter {
         let placed = (|| {
             let tag_ptr = self.instance.write_reused(0, tag.as_bytes(), true)?;
             let rec_ptr = self.instance.write_reused(1, input, nul)?;
-            let GuestFn::Classic(f) = &self.func else { unreachable!("classic call on an extended guest") };
-            let ret = self.instance.call(|s| f.call(s, tag_ptr as i32, tag.len() as i32, sec as i32, nsec as i32, rec_ptr as i32, input.len() as i32))?;
+            let GuestFn::Classic(f) = &self.func else {
+                unreachable!("classic call on an extended guest")
+            };
+            let ret = self.instance.call(|s| {
+                f.call(
+                    s,
+                    tag_ptr as i32,
+                    tag.len() as i32,
+                    sec as i32,
+                    nsec as i32,
+                    rec_ptr as i32,
+                    input.len() as i32,
+                )
+            })?;
             Ok((ret as u32, rec_ptr))
         })();
         let result = match placed {
@@ -286,7 +336,13 @@ impl WasmFilter {
     }
 
     /// One batch call for the `n` records in `chunk[run]`; returns whether they changed.
-    fn flush_batch(&mut self, chunk: &[u8], group: Option<std::ops::Range<usize>>, run: std::ops::Range<usize>, n: u64) -> bool {
+    fn flush_batch(
+        &mut self,
+        chunk: &[u8],
+        group: Option<std::ops::Range<usize>>,
+        run: std::ops::Range<usize>,
+        n: u64,
+    ) -> bool {
         if n == 0 {
             return false;
         }
@@ -328,8 +384,11 @@ impl WasmFilter {
     fn call_event(&mut self, raw: &[u8]) -> Result<Outcome, String> {
         let placed = (|| {
             let p = self.instance.write_reused(1, raw, false)?;
-            let GuestFn::Event(f) = &self.func else { unreachable!("event call on a classic guest") };
-            self.instance.call(|s| f.call(s, p as i32, raw.len() as i32))
+            let GuestFn::Event(f) = &self.func else {
+                unreachable!("event call on a classic guest")
+            };
+            self.instance
+                .call(|s| f.call(s, p as i32, raw.len() as i32))
         })();
         let r = placed.map_err(|e| describe(&e))?;
         if r < 0 {
@@ -339,11 +398,16 @@ impl WasmFilter {
         if len == 0 {
             return Ok(Outcome::Drop);
         }
-        let bytes = self.instance.read(ptr, len).map_err(|e| format!("bad guest result: {e}"))?;
+        let bytes = self
+            .instance
+            .read(ptr, len)
+            .map_err(|e| format!("bad guest result: {e}"))?;
         for ev in Decoder::new(bytes) {
             let ev = ev.map_err(|e| format!("bad guest result: {e}"))?;
             if ev.kind != EventKind::Record {
-                return Err("bad guest result: a group marker (guests cannot open or close groups)".into());
+                return Err(
+                    "bad guest result: a group marker (guests cannot open or close groups)".into(),
+                );
             }
         }
         self.body_out.clear();
@@ -352,7 +416,9 @@ impl WasmFilter {
     }
 
     fn unchanged(&self, ptr: u32, input: &[u8]) -> bool {
-        self.instance.read(ptr, input.len()).is_ok_and(|now| now == input)
+        self.instance
+            .read(ptr, input.len())
+            .is_ok_and(|now| now == input)
     }
 
     fn read_result(&mut self, ptr: u32) -> Result<Outcome, String> {
@@ -362,22 +428,37 @@ impl WasmFilter {
             return Err("the guest returned a null pointer".into());
         }
         let mem = self.instance.memory().map_err(|e| e.to_string())?;
-        let at = mem.get(ptr as usize..).filter(|s| !s.is_empty()).ok_or_else(|| format!("the guest returned {ptr:#x}, outside its memory ({} bytes)", mem.len()))?;
+        let at = mem
+            .get(ptr as usize..)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "the guest returned {ptr:#x}, outside its memory ({} bytes)",
+                    mem.len()
+                )
+            })?;
         match self.config.format {
             EventFormat::Json => {
-                let end = at.iter().position(|&b| b == 0).ok_or_else(|| format!("the guest's result at {ptr:#x} has no NUL terminator"))?;
+                let end = at.iter().position(|&b| b == 0).ok_or_else(|| {
+                    format!("the guest's result at {ptr:#x} has no NUL terminator")
+                })?;
                 if end == 0 {
                     return Ok(Outcome::Drop);
                 }
-                json::from_json(&at[..end], &mut self.body_out).map_err(|e| format!("bad guest result: {e}"))?;
+                json::from_json(&at[..end], &mut self.body_out)
+                    .map_err(|e| format!("bad guest result: {e}"))?;
             }
             EventFormat::Msgpack => {
                 if at[0] == 0 {
                     return Ok(Outcome::Drop);
                 }
-                let len = object_len(at).map_err(|e| format!("bad guest result: the msgpack at {ptr:#x} is {e}"))?;
+                let len = object_len(at)
+                    .map_err(|e| format!("bad guest result: the msgpack at {ptr:#x} is {e}"))?;
                 if !matches!(at[0], 0x80..=0x8f | 0xde | 0xdf) {
-                    return Err(format!("bad guest result: a msgpack {} instead of a map", msgpack_kind(at[0])));
+                    return Err(format!(
+                        "bad guest result: a msgpack {} instead of a map",
+                        msgpack_kind(at[0])
+                    ));
                 }
                 self.body_out.extend_from_slice(&at[..len]);
             }
@@ -386,7 +467,10 @@ impl WasmFilter {
     }
 
     fn log_guest_output(&mut self) {
-        for (stream, (bytes, _)) in [("stdout", self.instance.take_stdout()), ("stderr", self.instance.take_stderr())] {
+        for (stream, (bytes, _)) in [
+            ("stdout", self.instance.take_stdout()),
+            ("stderr", self.instance.take_stderr()),
+        ] {
             for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                 log::info!("guest {stream}: {}", String::from_utf8_lossy(line));
             }
@@ -399,7 +483,9 @@ fn abi_version(instance: &mut Instance) -> Result<i32, String> {
     match instance.typed::<(), i32>("flb_abi_version") {
         Ok(f) => match instance.call(|s| f.call(s)) {
             Ok(v @ 1..=2) => Ok(v),
-            Ok(v) => Err(format!("flb_abi_version() returned {v}; this filter knows versions 1 and 2")),
+            Ok(v) => Err(format!(
+                "flb_abi_version() returned {v}; this filter knows versions 1 and 2"
+            )),
             Err(e) => Err(format!("flb_abi_version failed: {}", describe(&e))),
         },
         Err(_) => Ok(1),
@@ -423,7 +509,9 @@ fn init_guest(instance: &mut Instance, config: Option<&[u8]>) -> Result<(), Stri
     let _ = instance.release_all();
     match result {
         Ok(0) => Ok(()),
-        Ok(n) => Err(format!("the module refused its configuration (flb_init returned {n})")),
+        Ok(n) => Err(format!(
+            "the module refused its configuration (flb_init returned {n})"
+        )),
         Err(e) => Err(format!("flb_init failed: {}", describe(&e))),
     }
 }
@@ -463,12 +551,18 @@ struct ErrorLog {
 impl ErrorLog {
     fn report(&mut self, msg: &str) {
         let now = Instant::now();
-        if self.last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
             self.suppressed += 1;
             return;
         }
         if self.suppressed > 0 {
-            log::error!("{msg} (and {} more errors in the last second)", self.suppressed);
+            log::error!(
+                "{msg} (and {} more errors in the last second)",
+                self.suppressed
+            );
         } else {
             log::error!("{msg}");
         }

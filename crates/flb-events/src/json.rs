@@ -19,10 +19,13 @@ fn err(reason: &'static str) -> DecodeError {
 pub fn to_json(body: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let len = object_len(body)?;
     let mut rd = &body[..len];
-    value(&mut rd, out, 0)
+    value(&mut rd, out, 0, false)
 }
 
-fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), DecodeError> {
+/// `in_key`: inside a non-string map key, which is written as one JSON string at the end;
+/// keys nested in it stay raw text, so each level is escaped once (nested escaping would
+/// grow exponentially with key depth).
+fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize, in_key: bool) -> Result<(), DecodeError> {
     if depth > MAX_DEPTH {
         return Err(err("nesting too deep for JSON"));
     }
@@ -35,11 +38,21 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), DecodeEr
         Marker::FixPos(v) => write!(out, "{v}").expect("Vec write"),
         Marker::FixNeg(v) => write!(out, "{v}").expect("Vec write"),
         Marker::U8 | Marker::U16 | Marker::U32 | Marker::U64 => {
-            let n = match m { Marker::U8 => 1, Marker::U16 => 2, Marker::U32 => 4, _ => 8 };
+            let n = match m {
+                Marker::U8 => 1,
+                Marker::U16 => 2,
+                Marker::U32 => 4,
+                _ => 8,
+            };
             write!(out, "{}", be(rd, n)?).expect("Vec write");
         }
         Marker::I8 | Marker::I16 | Marker::I32 | Marker::I64 => {
-            let n = match m { Marker::I8 => 1, Marker::I16 => 2, Marker::I32 => 4, _ => 8 };
+            let n = match m {
+                Marker::I8 => 1,
+                Marker::I16 => 2,
+                Marker::I32 => 4,
+                _ => 8,
+            };
             let raw = be(rd, n)?;
             let shift = 64 - 8 * n as u32;
             let v = ((raw << shift) as i64) >> shift;
@@ -47,7 +60,13 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), DecodeEr
         }
         Marker::F32 => float(f32::from_bits(be(rd, 4)? as u32) as f64, out),
         Marker::F64 => float(f64::from_bits(be(rd, 8)?), out),
-        Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32 | Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
+        Marker::FixStr(_)
+        | Marker::Str8
+        | Marker::Str16
+        | Marker::Str32
+        | Marker::Bin8
+        | Marker::Bin16
+        | Marker::Bin32 => {
             let n = match m {
                 Marker::FixStr(n) => n as usize,
                 Marker::Str8 | Marker::Bin8 => be(rd, 1)? as usize,
@@ -58,29 +77,37 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), DecodeEr
             string(s, out);
         }
         Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
-            let n = match m { Marker::FixArray(n) => n as u64, Marker::Array16 => be(rd, 2)?, _ => be(rd, 4)? };
+            let n = match m {
+                Marker::FixArray(n) => n as u64,
+                Marker::Array16 => be(rd, 2)?,
+                _ => be(rd, 4)?,
+            };
             out.push(b'[');
             for i in 0..n {
                 if i > 0 {
                     out.push(b',');
                 }
-                value(rd, out, depth + 1)?;
+                value(rd, out, depth + 1, in_key)?;
             }
             out.push(b']');
         }
         Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
-            let n = match m { Marker::FixMap(n) => n as u64, Marker::Map16 => be(rd, 2)?, _ => be(rd, 4)? };
+            let n = match m {
+                Marker::FixMap(n) => n as u64,
+                Marker::Map16 => be(rd, 2)?,
+                _ => be(rd, 4)?,
+            };
             out.push(b'{');
             for i in 0..n {
                 if i > 0 {
                     out.push(b',');
                 }
                 // JSON keys must be strings: render any other key as the string of its JSON.
-                if matches!(rd.first(), Some(0xa0..=0xbf | 0xd9..=0xdb)) {
-                    value(rd, out, depth + 1)?;
+                if in_key || matches!(rd.first(), Some(0xa0..=0xbf | 0xd9..=0xdb)) {
+                    value(rd, out, depth + 1, in_key)?;
                 } else {
                     let mut key = Vec::new();
-                    value(rd, &mut key, depth + 1)?;
+                    value(rd, &mut key, depth + 1, true)?;
                     if key.first() == Some(&b'"') {
                         out.extend_from_slice(&key);
                     } else {
@@ -88,11 +115,18 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), DecodeEr
                     }
                 }
                 out.push(b':');
-                value(rd, out, depth + 1)?;
+                value(rd, out, depth + 1, in_key)?;
             }
             out.push(b'}');
         }
-        Marker::FixExt1 | Marker::FixExt2 | Marker::FixExt4 | Marker::FixExt8 | Marker::FixExt16 | Marker::Ext8 | Marker::Ext16 | Marker::Ext32 => {
+        Marker::FixExt1
+        | Marker::FixExt2
+        | Marker::FixExt4
+        | Marker::FixExt8
+        | Marker::FixExt16
+        | Marker::Ext8
+        | Marker::Ext16
+        | Marker::Ext32 => {
             let n = match m {
                 Marker::FixExt1 => 1,
                 Marker::FixExt2 => 2,
@@ -145,7 +179,8 @@ fn ryu_like(v: f64) -> Vec<u8> {
 fn string(bytes: &[u8], out: &mut Vec<u8>) {
     match std::str::from_utf8(bytes) {
         Ok(s) => serde_json::to_writer(&mut *out, s).expect("Vec write"),
-        Err(_) => serde_json::to_writer(&mut *out, String::from_utf8_lossy(bytes).as_ref()).expect("Vec write"),
+        Err(_) => serde_json::to_writer(&mut *out, String::from_utf8_lossy(bytes).as_ref())
+            .expect("Vec write"),
     }
 }
 
@@ -197,7 +232,12 @@ impl<'de> serde::de::DeserializeSeed<'de> for Sink<'_> {
 fn finish(out: &mut Vec<u8>, start: usize, n: u32, map: bool) {
     let mut header = [0u8; 5];
     let mut w = &mut header[..];
-    if map { rmp::encode::write_map_len(&mut w, n) } else { rmp::encode::write_array_len(&mut w, n) }.expect("5 bytes hold any header");
+    if map {
+        rmp::encode::write_map_len(&mut w, n)
+    } else {
+        rmp::encode::write_array_len(&mut w, n)
+    }
+    .expect("5 bytes hold any header");
     let len = 5 - w.len();
     out[start..start + len].copy_from_slice(&header[..len]);
     if len < 5 {
@@ -278,12 +318,17 @@ mod tests {
     fn round_trip_preserves_order_and_types() {
         let src = r#"{"z":1,"a":-2,"f":1.5,"g":2.0,"s":"x\"y\u00e9","n":null,"b":true,"l":[1,{"k":"v"}],"big":18446744073709551615}"#;
         let out = js(&mp(src));
-        assert_eq!(out, r#"{"z":1,"a":-2,"f":1.5,"g":2.0,"s":"x\"yé","n":null,"b":true,"l":[1,{"k":"v"}],"big":18446744073709551615}"#);
+        assert_eq!(
+            out,
+            r#"{"z":1,"a":-2,"f":1.5,"g":2.0,"s":"x\"yé","n":null,"b":true,"l":[1,{"k":"v"}],"big":18446744073709551615}"#
+        );
     }
 
     #[test]
     fn containers_get_the_smallest_header() {
-        let many: Vec<String> = (0..20).map(|i| format!("\"k{i}\":[{}]", "1,".repeat(16).trim_end_matches(','))).collect();
+        let many: Vec<String> = (0..20)
+            .map(|i| format!("\"k{i}\":[{}]", "1,".repeat(16).trim_end_matches(',')))
+            .collect();
         let out = mp(&format!("{{{}}}", many.join(",")));
         assert_eq!(&out[..3], &[0xde, 0, 20]);
         assert_eq!(&out[3..8], &[0xa2, b'k', b'0', 0xdc, 0]);
@@ -295,14 +340,36 @@ mod tests {
     fn non_objects_are_refused() {
         let mut out = vec![];
         assert_eq!(from_json(b"[1,2]", &mut out), Err(JsonError::NotAnObject));
-        assert!(matches!(from_json(b"{", &mut out), Err(JsonError::Invalid(_))));
+        assert!(matches!(
+            from_json(b"{", &mut out),
+            Err(JsonError::Invalid(_))
+        ));
     }
 
     #[test]
     fn non_string_keys_and_binary() {
         // {1: bin "ab", "e": ext(5, [1])}
-        let body = [0x82, 0x01, 0xc4, 0x02, b'a', b'b', 0xa1, b'e', 0xd4, 0x05, 0x01];
+        let body = [
+            0x82, 0x01, 0xc4, 0x02, b'a', b'b', 0xa1, b'e', 0xd4, 0x05, 0x01,
+        ];
         assert_eq!(js(&body), r#"{"1":"ab","e":"\\x01"}"#);
+    }
+
+    #[test]
+    fn nested_non_string_keys_grow_linearly() {
+        // {{{...{1: 1}...: 1}: 1}: 1}, 60 levels of map keys: escaping each level's key again
+        // would need 2^60 bytes (a fuzzer found this as an out-of-memory).
+        let levels = 60;
+        let mut body = vec![0x81; levels];
+        body.extend_from_slice(&[0x01, 0x01]);
+        body.extend(std::iter::repeat_n(0x01, levels - 1));
+        let out = js(&body);
+        assert!(out.len() < 10 * levels, "{} bytes", out.len());
+        assert_eq!(
+            js(&[0x81, 0x81, 0x81, 0x01, 0x02, 0x03, 0x04]),
+            r#"{"{{1:2}:3}":4}"#
+        );
+        assert_eq!(js(&[0x81, 0x91, 0xa1, b'k', 0x04]), r#"{"[\"k\"]":4}"#);
     }
 
     #[test]

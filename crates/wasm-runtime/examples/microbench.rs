@@ -1,5 +1,6 @@
 //! Micro-benchmark (not a test): per-call overhead with and without the time limit's metering
-//! and the signal re-arm check, compile time cold vs the disk cache, instantiate time.
+//! and the signal re-arm check, compile time cold vs the disk cache, instantiate time, and
+//! the cost of one WASI command run (the exec input's per-interval work).
 //!
 //!     cargo run --release -p wasm-runtime --example microbench
 use std::time::{Duration, Instant};
@@ -13,9 +14,64 @@ const GUEST: &str = r#"(module (memory (export "memory") 1)
       (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
     (local.get $acc)))"#;
 
+/// A WASI command printing one line, as the exec input's trivial program.
+const HELLO: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 6))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+
+/// `--command-only [program.wasm]`: only the command runs, of HELLO or the given program.
+fn command_runs() {
+    let path = std::env::args()
+        .skip_while(|a| a != "--command-only")
+        .nth(1);
+    let bytes = match &path {
+        Some(p) => std::fs::read(p).unwrap(),
+        None => wasmer::wat2wasm(HELLO.as_bytes()).unwrap().into_owned(),
+    };
+    let m = Runtime::global()
+        .load_bytes(
+            &bytes,
+            &EngineOptions {
+                metering: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let wasi = WasiOptions {
+        program_name: "hello".into(),
+        ..Default::default()
+    };
+    let limits = Limits::default();
+    let n: u32 = std::env::var("MICROBENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let run = || {
+        let out = run_command(&m, &wasi, &limits).unwrap();
+        assert!(!out.stdout.is_empty());
+    };
+    run();
+    let t = Instant::now();
+    for _ in 0..n {
+        run();
+    }
+    println!("\n| WASI command run | time |\n|---|---:|");
+    println!(
+        "| {} ({n} runs) | {:.1} us |",
+        path.as_deref().unwrap_or("hello, one line"),
+        t.elapsed().as_secs_f64() * 1e6 / n as f64
+    );
+}
+
 fn per_call(label: &str, m: &LoadedModule, limits: &Limits, rearm: bool) {
     let mut inst = Instance::new(m, None, limits, |_| Imports::new()).unwrap();
-    let f = inst.typed::<(i32, i32, i32, i32, i32, i32), i32>("f").unwrap();
+    let f = inst
+        .typed::<(i32, i32, i32, i32, i32, i32), i32>("f")
+        .unwrap();
     let work = inst.typed::<i32, i32>("work").unwrap();
     let n = 200_000;
     let t = Instant::now();
@@ -39,30 +95,79 @@ fn time<R>(f: impl FnOnce() -> R) -> (R, Duration) {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--command-only") {
+        return command_runs();
+    }
     let bytes = wasmer::wat2wasm(GUEST.as_bytes()).unwrap().into_owned();
     println!("| per call | empty call | 50M-iteration loop |\n|---|---:|---:|");
-    let plain = Runtime::global().load_bytes(&bytes, &EngineOptions::default()).unwrap();
-    let metered = Runtime::global().load_bytes(&bytes, &EngineOptions { metering: true, ..Default::default() }).unwrap();
-    let no_limit = Limits { call_timeout: None, ..Limits::default() };
+    let plain = Runtime::global()
+        .load_bytes(&bytes, &EngineOptions::default())
+        .unwrap();
+    let metered = Runtime::global()
+        .load_bytes(
+            &bytes,
+            &EngineOptions {
+                metering: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let no_limit = Limits {
+        call_timeout: None,
+        ..Limits::default()
+    };
     per_call("no time limit", &plain, &no_limit, false);
-    per_call("no time limit + signal re-arm check", &plain, &no_limit, true);
-    per_call("time limit (metering + watchdog)", &metered, &Limits::default(), false);
-    per_call("time limit + signal re-arm check", &metered, &Limits::default(), true);
+    per_call(
+        "no time limit + signal re-arm check",
+        &plain,
+        &no_limit,
+        true,
+    );
+    per_call(
+        "time limit (metering + watchdog)",
+        &metered,
+        &Limits::default(),
+        false,
+    );
+    per_call(
+        "time limit + signal re-arm check",
+        &metered,
+        &Limits::default(),
+        true,
+    );
 
     println!("\n| compile / instantiate | time |\n|---|---:|");
     let dir = std::env::temp_dir().join(format!("microbench-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     for compiler in [Compiler::Cranelift, Compiler::Singlepass] {
-        let opts = EngineOptions { compiler, metering: true, cache_dir: Some(dir.clone()) };
+        let opts = EngineOptions {
+            compiler,
+            metering: true,
+            cache_dir: Some(dir.clone()),
+        };
         let (_, cold) = time(|| Runtime::new().load_bytes(&bytes, &opts).unwrap());
         let (m, cached) = time(|| Runtime::new().load_bytes(&bytes, &opts).unwrap());
         assert_eq!(m.source, ModuleSource::DiskCache);
         let (_, mem) = time(|| Runtime::global().load_bytes(&bytes, &opts).unwrap());
-        let (_, inst) = time(|| Instance::new(&m, None, &Limits::default(), |_| Imports::new()).unwrap());
-        println!("| {compiler:?}: compile (cold) | {:.2} ms |", cold.as_secs_f64() * 1e3);
-        println!("| {compiler:?}: load from the disk cache | {:.2} ms |", cached.as_secs_f64() * 1e3);
-        println!("| {compiler:?}: load again (memory cache) | {:.3} ms |", mem.as_secs_f64() * 1e3);
-        println!("| {compiler:?}: instantiate | {:.3} ms |", inst.as_secs_f64() * 1e3);
+        let (_, inst) =
+            time(|| Instance::new(&m, None, &Limits::default(), |_| Imports::new()).unwrap());
+        println!(
+            "| {compiler:?}: compile (cold) | {:.2} ms |",
+            cold.as_secs_f64() * 1e3
+        );
+        println!(
+            "| {compiler:?}: load from the disk cache | {:.2} ms |",
+            cached.as_secs_f64() * 1e3
+        );
+        println!(
+            "| {compiler:?}: load again (memory cache) | {:.3} ms |",
+            mem.as_secs_f64() * 1e3
+        );
+        println!(
+            "| {compiler:?}: instantiate | {:.3} ms |",
+            inst.as_secs_f64() * 1e3
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
+    command_runs();
 }

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, OnceLock};
-use wasmer::sys::vm::{MemoryError, MemoryStyle, TableStyle, VMMemory, VMMemoryDefinition, VMTable, VMTableDefinition};
+use wasmer::sys::vm::{
+    MemoryError, MemoryStyle, TableStyle, VMMemory, VMMemoryDefinition, VMTable, VMTableDefinition,
+};
 use wasmer::sys::{BaseTunables, CompilerConfig, EngineBuilder, NativeEngineExt, Tunables};
 use wasmer::{Engine, MemoryType, Module, Pages, TableType};
 
@@ -51,6 +53,10 @@ pub struct LoadedModule {
     pub hash: [u8; 32],
     /// Where the compiled code came from.
     pub source: ModuleSource,
+    /// The wasmer-wasix runtime for this module's WASI instances, made on first use and
+    /// shared by every instance and run: building one costs more than a whole trivial run
+    /// (it sizes thread pools from the cgroup files).
+    pub(crate) wasix: Arc<OnceLock<Arc<dyn wasmer_wasix::Runtime + Send + Sync>>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,17 +107,31 @@ impl Tunables for CappedTunables {
     fn table_style(&self, table: &TableType) -> TableStyle {
         self.0.table_style(table)
     }
-    fn create_host_memory(&self, ty: &MemoryType, style: &MemoryStyle) -> Result<VMMemory, MemoryError> {
+    fn create_host_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+    ) -> Result<VMMemory, MemoryError> {
         self.0.create_host_memory(&Self::clamp(ty)?, style)
     }
-    unsafe fn create_vm_memory(&self, ty: &MemoryType, style: &MemoryStyle, loc: NonNull<VMMemoryDefinition>) -> Result<VMMemory, MemoryError> {
+    unsafe fn create_vm_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+        loc: NonNull<VMMemoryDefinition>,
+    ) -> Result<VMMemory, MemoryError> {
         // SAFETY: forwarded unchanged apart from the clamped type.
         unsafe { self.0.create_vm_memory(&Self::clamp(ty)?, style, loc) }
     }
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
         self.0.create_host_table(ty, style)
     }
-    unsafe fn create_vm_table(&self, ty: &TableType, style: &TableStyle, loc: NonNull<VMTableDefinition>) -> Result<VMTable, String> {
+    unsafe fn create_vm_table(
+        &self,
+        ty: &TableType,
+        style: &TableStyle,
+        loc: NonNull<VMTableDefinition>,
+    ) -> Result<VMTable, String> {
         unsafe { self.0.create_vm_table(ty, style, loc) }
     }
 }
@@ -125,7 +145,10 @@ fn new_engine(compiler: Compiler, metering: bool) -> Engine {
         // One point per operator; the budget is effectively infinite: the watchdog zeroes it
         // at the deadline (a Metering middleware serves exactly one module, hence an engine
         // per metered module).
-        config.push_middleware(Arc::new(wasmer_middlewares::Metering::new(u64::MAX, |_: &wasmer::wasmparser::Operator| 1)));
+        config.push_middleware(Arc::new(wasmer_middlewares::Metering::new(
+            u64::MAX,
+            |_: &wasmer::wasmparser::Operator| 1,
+        )));
     }
     let mut engine: Engine = EngineBuilder::new(config).engine().into();
     engine.set_tunables(CappedTunables(BaseTunables::new()));
@@ -150,7 +173,11 @@ impl Runtime {
 
     /// A separate runtime with its own in-memory module cache (tests, tools).
     pub fn new() -> Runtime {
-        Runtime { plain_engines: Mutex::default(), modules: Mutex::default(), tokio: OnceLock::new() }
+        Runtime {
+            plain_engines: Mutex::default(),
+            modules: Mutex::default(),
+            tokio: OnceLock::new(),
+        }
     }
 
     pub(crate) fn tokio(&self) -> &tokio::runtime::Runtime {
@@ -167,7 +194,10 @@ impl Runtime {
 
     /// Reads and compiles `path` (once per distinct content and options).
     pub fn load(&self, path: &Path, opts: &EngineOptions) -> Result<LoadedModule, Error> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.display().to_string(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         self.load_bytes(&bytes, opts).map_err(|e| match e {
             Error::Compile(m) => Error::Compile(format!("{}: {m}", path.display())),
             e => e,
@@ -179,14 +209,26 @@ impl Runtime {
         let hash: [u8; 32] = Sha256::digest(bytes).into();
         let key = (hash, opts.compiler, opts.metering);
         if let Some(m) = self.modules.lock().unwrap().get(&key) {
-            return Ok(LoadedModule { source: ModuleSource::MemoryCache, ..m.clone() });
+            return Ok(LoadedModule {
+                source: ModuleSource::MemoryCache,
+                ..m.clone()
+            });
         }
         let engine = if opts.metering {
             new_engine(opts.compiler, true)
         } else {
-            self.plain_engines.lock().unwrap().entry(opts.compiler).or_insert_with(|| new_engine(opts.compiler, false)).clone()
+            self.plain_engines
+                .lock()
+                .unwrap()
+                .entry(opts.compiler)
+                .or_insert_with(|| new_engine(opts.compiler, false))
+                .clone()
         };
-        let disk = opts.cache_dir.as_deref().map(|d| crate::cache::DiskCache::open(d, &hash, opts)).transpose()?;
+        let disk = opts
+            .cache_dir
+            .as_deref()
+            .map(|d| crate::cache::DiskCache::open(d, &hash, opts))
+            .transpose()?;
         let (module, source) = match disk.as_ref().and_then(|c| c.load(&engine)) {
             Some(m) => (m, ModuleSource::DiskCache),
             None => {
@@ -197,7 +239,14 @@ impl Runtime {
                 (m, ModuleSource::Compiled)
             }
         };
-        let loaded = LoadedModule { module, engine, metered: opts.metering, hash, source };
+        let loaded = LoadedModule {
+            module,
+            engine,
+            metered: opts.metering,
+            hash,
+            source,
+            wasix: Default::default(),
+        };
         self.modules.lock().unwrap().insert(key, loaded.clone());
         Ok(loaded)
     }

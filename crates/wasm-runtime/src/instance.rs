@@ -13,9 +13,16 @@ use wasmer_wasix::{WasiError, WasiFunctionEnv};
 /// How the host places bytes (tag, record) in guest memory.
 pub enum GuestAllocator {
     /// The guest exports `malloc(size) -> ptr` and `free(ptr)`.
-    Exports { malloc: TypedFunction<i32, i32>, free: TypedFunction<i32, ()> },
+    Exports {
+        malloc: TypedFunction<i32, i32>,
+        free: TypedFunction<i32, ()>,
+    },
     /// AssemblyScript's runtime: `__new(size, id)`, `__pin`, `__unpin`.
-    AssemblyScript { new: TypedFunction<(i32, i32), i32>, pin: TypedFunction<i32, i32>, unpin: TypedFunction<i32, ()> },
+    AssemblyScript {
+        new: TypedFunction<(i32, i32), i32>,
+        pin: TypedFunction<i32, i32>,
+        unpin: TypedFunction<i32, ()>,
+    },
     /// Neither: the host grows memory and uses the new pages as its own scratch area
     /// (reset before every call; the guest never sees them as allocated).
     HostRegion { base: u32, len: u32, next: u32 },
@@ -56,22 +63,33 @@ impl Instance {
     /// Instantiates `module` with WASI (when it imports WASI or `wasi` is given) and the extra
     /// host imports, then runs `_initialize` if exported (WASI reactors register their
     /// preopens there).
-    pub fn new(module: &LoadedModule, wasi: Option<&WasiOptions>, limits: &Limits, extra: impl FnOnce(&mut Store) -> Imports) -> Result<Instance, Error> {
+    pub fn new(
+        module: &LoadedModule,
+        wasi: Option<&WasiOptions>,
+        limits: &Limits,
+        extra: impl FnOnce(&mut Store) -> Imports,
+    ) -> Result<Instance, Error> {
         crate::signals::ensure_armed();
         let _rt = crate::Runtime::global().tokio().enter();
         let mut store = Store::new(module.engine.clone());
         let stdout = Capture::new(limits.stdout_max);
         let stderr = Capture::new(limits.stderr_max);
-        let uses_wasi = module.module.imports().any(|i| i.module().starts_with("wasi_"));
+        let uses_wasi = module
+            .module
+            .imports()
+            .any(|i| i.module().starts_with("wasi_"));
         let mut imports = extra(&mut store);
-        let libc = crate::libc_compat::wanted(&module.module).then(|| crate::libc_compat::define(&mut store, &module.module, &stdout, &mut imports));
+        let libc = crate::libc_compat::wanted(&module.module)
+            .then(|| crate::libc_compat::define(&mut store, &module.module, &stdout, &mut imports));
         let mut wasi_env = None;
         if uses_wasi {
             let opts = wasi.cloned().unwrap_or_default();
-            let env = crate::wasi::builder(&opts, &module.engine, &stdout, &stderr)?
+            let env = crate::wasi::builder(&opts, module, &stdout, &stderr)?
                 .finalize(&mut store)
                 .map_err(|e| Error::Wasi(e.to_string()))?;
-            let wasi_imports = env.import_object(&mut store, &module.module).map_err(|e| Error::Wasi(e.to_string()))?;
+            let wasi_imports = env
+                .import_object(&mut store, &module.module)
+                .map_err(|e| Error::Wasi(e.to_string()))?;
             for ((ns, name), ext) in wasi_imports.into_iter() {
                 if !imports.exists(&ns, &name) {
                     imports.define(&ns, &name, ext);
@@ -79,16 +97,22 @@ impl Instance {
             }
             wasi_env = Some(env);
         }
-        let instance = with_memory_cap(limits.memory_max, || wasmer::Instance::new(&mut store, &module.module, &imports)).map_err(|e| {
+        let instance = with_memory_cap(limits.memory_max, || {
+            wasmer::Instance::new(&mut store, &module.module, &imports)
+        })
+        .map_err(|e| {
             let msg = e.to_string();
             if msg.contains("memory limit") {
-                Error::MemoryLimit { limit: limits.memory_max }
+                Error::MemoryLimit {
+                    limit: limits.memory_max,
+                }
             } else {
                 Error::Instantiate(msg)
             }
         })?;
         if let Some(env) = wasi_env.as_mut() {
-            env.initialize(&mut store, instance.clone()).map_err(|e| Error::Wasi(e.to_string()))?;
+            env.initialize(&mut store, instance.clone())
+                .map_err(|e| Error::Wasi(e.to_string()))?;
         }
         let memory = instance.exports.iter().find_map(|(_, e)| match e {
             wasmer::Extern::Memory(m) => Some(m.clone()),
@@ -124,7 +148,11 @@ impl Instance {
     /// exported global, then find the global holding that value.
     fn find_metering_counter(&mut self) -> Result<*mut i64, Error> {
         const SENTINEL: u64 = 0x5eed_f1b0_0000_0001;
-        wasmer_middlewares::metering::set_remaining_points(&mut self.store, &self.instance, SENTINEL);
+        wasmer_middlewares::metering::set_remaining_points(
+            &mut self.store,
+            &self.instance,
+            SENTINEL,
+        );
         let objects = wasmer::AsStoreMut::objects_mut(&mut self.store);
         let found = objects.as_sys().iter_globals().find_map(|g| {
             let p = g.vmglobal().as_ptr();
@@ -138,7 +166,10 @@ impl Instance {
     }
 
     /// A typed export.
-    pub fn typed<P: WasmTypeList, R: WasmTypeList>(&self, name: &str) -> Result<TypedFunction<P, R>, Error> {
+    pub fn typed<P: WasmTypeList, R: WasmTypeList>(
+        &self,
+        name: &str,
+    ) -> Result<TypedFunction<P, R>, Error> {
         self.instance
             .exports
             .get_typed_function(&self.store, name)
@@ -150,7 +181,10 @@ impl Instance {
 
     /// Runs `f` (a call into the guest, e.g. `|s| func.call(s, a, b)`) under the instance's
     /// limits, mapping traps, timeouts and `proc_exit` to [`Error`].
-    pub fn call<R>(&mut self, f: impl FnOnce(&mut Store) -> Result<R, RuntimeError>) -> Result<R, Error> {
+    pub fn call<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<R, RuntimeError>,
+    ) -> Result<R, Error> {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
         let armed = match (&self.watch, self.limits.call_timeout) {
             (Some(w), Some(t)) => Some(w.arm(t)),
@@ -171,21 +205,34 @@ impl Instance {
         }
         if fired {
             // Restore the budget and the exhausted flag for the next call.
-            wasmer_middlewares::metering::set_remaining_points(&mut self.store, &self.instance, u64::MAX);
+            wasmer_middlewares::metering::set_remaining_points(
+                &mut self.store,
+                &self.instance,
+                u64::MAX,
+            );
             self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
             return Error::Timeout(self.limits.call_timeout.unwrap_or_default());
         }
         self.counters.traps.fetch_add(1, Ordering::Relaxed);
         let kind = match e.clone().to_trap() {
             Some(TrapCode::UnreachableCodeReached) => TrapKind::Unreachable,
-            Some(TrapCode::HeapAccessOutOfBounds | TrapCode::HeapMisaligned | TrapCode::TableAccessOutOfBounds) => TrapKind::OutOfBoundsMemory,
+            Some(
+                TrapCode::HeapAccessOutOfBounds
+                | TrapCode::HeapMisaligned
+                | TrapCode::TableAccessOutOfBounds,
+            ) => TrapKind::OutOfBoundsMemory,
             Some(TrapCode::IntegerDivisionByZero) => TrapKind::DivisionByZero,
             Some(TrapCode::StackOverflow) => TrapKind::StackOverflow,
-            Some(TrapCode::IntegerOverflow | TrapCode::BadConversionToInteger) => TrapKind::IntegerOverflow,
+            Some(TrapCode::IntegerOverflow | TrapCode::BadConversionToInteger) => {
+                TrapKind::IntegerOverflow
+            }
             Some(TrapCode::IndirectCallToNull | TrapCode::BadSignature) => TrapKind::IndirectCall,
             _ => TrapKind::Other,
         };
-        Error::Trap(Trap { kind, message: e.message() })
+        Error::Trap(Trap {
+            kind,
+            message: e.message(),
+        })
     }
 
     /// Bytes the guest wrote to stdout since the last call to this (and whether some were cut).
@@ -198,7 +245,11 @@ impl Instance {
     }
 
     fn view(&self) -> Result<MemoryView<'_>, Error> {
-        Ok(self.memory.as_ref().ok_or_else(|| Error::MissingExport("memory".into()))?.view(&self.store))
+        Ok(self
+            .memory
+            .as_ref()
+            .ok_or_else(|| Error::MissingExport("memory".into()))?
+            .view(&self.store))
     }
 
     /// Guest memory as a byte slice, for zero-copy reads. Valid until the next call.
@@ -213,16 +264,28 @@ impl Instance {
     pub fn read(&self, ptr: u32, len: usize) -> Result<&[u8], Error> {
         let mem = self.memory()?;
         mem.get(ptr as usize..(ptr as usize).saturating_add(len))
-            .ok_or_else(|| Error::BadResult(format!("range {ptr:#x}+{len} is outside guest memory ({} bytes)", mem.len())))
+            .ok_or_else(|| {
+                Error::BadResult(format!(
+                    "range {ptr:#x}+{len} is outside guest memory ({} bytes)",
+                    mem.len()
+                ))
+            })
     }
 
     /// The NUL-terminated string at `ptr` (without the NUL), at most `max` bytes.
     pub fn read_c_str(&self, ptr: u32, max: usize) -> Result<&[u8], Error> {
         let mem = self.memory()?;
         let start = ptr as usize;
-        let tail = mem.get(start..).ok_or_else(|| Error::BadResult(format!("pointer {ptr:#x} is outside guest memory ({} bytes)", mem.len())))?;
+        let tail = mem.get(start..).ok_or_else(|| {
+            Error::BadResult(format!(
+                "pointer {ptr:#x} is outside guest memory ({} bytes)",
+                mem.len()
+            ))
+        })?;
         let tail = &tail[..tail.len().min(max)];
-        let end = tail.iter().position(|&b| b == 0).ok_or_else(|| Error::BadResult(format!("no NUL terminator within {max} bytes of {ptr:#x}")))?;
+        let end = tail.iter().position(|&b| b == 0).ok_or_else(|| {
+            Error::BadResult(format!("no NUL terminator within {max} bytes of {ptr:#x}"))
+        })?;
         Ok(&tail[..end])
     }
 
@@ -238,10 +301,18 @@ impl Instance {
         if let (Ok(malloc), Ok(free)) = (self.typed("malloc"), self.typed("free")) {
             return GuestAllocator::Exports { malloc, free };
         }
-        if let (Ok(new), Ok(pin), Ok(unpin)) = (self.typed("__new"), self.typed("__pin"), self.typed("__unpin")) {
+        if let (Ok(new), Ok(pin), Ok(unpin)) = (
+            self.typed("__new"),
+            self.typed("__pin"),
+            self.typed("__unpin"),
+        ) {
             return GuestAllocator::AssemblyScript { new, pin, unpin };
         }
-        GuestAllocator::HostRegion { base: 0, len: 0, next: 0 }
+        GuestAllocator::HostRegion {
+            base: 0,
+            len: 0,
+            next: 0,
+        }
     }
 
     /// Copies `bytes` (plus a NUL if `nul`) into guest memory and returns the address.
@@ -283,25 +354,34 @@ impl Instance {
     }
 
     fn copy_in(&mut self, ptr: u32, bytes: &[u8], nul: bool) -> Result<(), Error> {
-        let mem = self.memory.clone().ok_or_else(|| Error::MissingExport("memory".into()))?;
+        let mem = self
+            .memory
+            .clone()
+            .ok_or_else(|| Error::MissingExport("memory".into()))?;
         let view = mem.view(&self.store);
-        view.write(ptr as u64, bytes).map_err(|_| Error::BadResult(format!("guest allocator returned {ptr:#x}, outside memory")))?;
+        view.write(ptr as u64, bytes).map_err(|_| {
+            Error::BadResult(format!("guest allocator returned {ptr:#x}, outside memory"))
+        })?;
         if nul {
-            view.write_u8(ptr as u64 + bytes.len() as u64, 0).map_err(|_| Error::BadResult("guest buffer too small".into()))?;
+            view.write_u8(ptr as u64 + bytes.len() as u64, 0)
+                .map_err(|_| Error::BadResult("guest buffer too small".into()))?;
         }
         Ok(())
     }
 
     /// `size` bytes from the guest's allocator (or the host region).
     fn alloc(&mut self, size: usize) -> Result<u32, Error> {
-        let size_i32 = i32::try_from(size.max(1)).map_err(|_| Error::BadResult("buffer larger than 2 GiB".into()))?;
+        let size_i32 = i32::try_from(size.max(1))
+            .map_err(|_| Error::BadResult("buffer larger than 2 GiB".into()))?;
         self.allocator();
         match self.allocator.as_mut().unwrap() {
             GuestAllocator::Exports { malloc, .. } => {
                 let malloc = malloc.clone();
                 let p = self.call(|s| malloc.call(s, size_i32))?;
                 if p == 0 {
-                    return Err(Error::MemoryLimit { limit: self.limits.memory_max });
+                    return Err(Error::MemoryLimit {
+                        limit: self.limits.memory_max,
+                    });
                 }
                 Ok(p as u32)
             }
@@ -331,13 +411,26 @@ impl Instance {
 
     fn region_alloc(&mut self, size: u32) -> Result<u32, Error> {
         let size = size.max(1).next_multiple_of(8);
-        let GuestAllocator::HostRegion { base, len, next } = self.allocator.as_mut().unwrap() else { unreachable!() };
+        let GuestAllocator::HostRegion { base, len, next } = self.allocator.as_mut().unwrap()
+        else {
+            unreachable!()
+        };
         if *next + size > *len {
             // Grow by what is needed (at least 64 KiB); the new pages become our region.
-            let mem = self.memory.clone().ok_or_else(|| Error::MissingExport("memory".into()))?;
+            let mem = self
+                .memory
+                .clone()
+                .ok_or_else(|| Error::MissingExport("memory".into()))?;
             let pages = (size as u64).div_ceil(65536) as u32 + 1;
-            let old = mem.grow(&mut self.store, pages).map_err(|_| Error::MemoryLimit { limit: self.limits.memory_max })?;
-            let GuestAllocator::HostRegion { base, len, next } = self.allocator.as_mut().unwrap() else { unreachable!() };
+            let old = mem
+                .grow(&mut self.store, pages)
+                .map_err(|_| Error::MemoryLimit {
+                    limit: self.limits.memory_max,
+                })?;
+            let GuestAllocator::HostRegion { base, len, next } = self.allocator.as_mut().unwrap()
+            else {
+                unreachable!()
+            };
             *base = old.0 * 65536;
             *len = pages * 65536;
             *next = 0;

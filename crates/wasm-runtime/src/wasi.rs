@@ -2,6 +2,7 @@
 //! preopened host directories (guest path = host path, read-only really enforced), and
 //! bounded capture of stdout and stderr.
 
+use crate::engine::LoadedModule;
 use crate::error::Error;
 use std::future::Future;
 use std::io::{self, SeekFrom};
@@ -9,8 +10,11 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use virtual_fs::{FileOpener, FileSystem, FsError, Metadata, OpenOptions, OpenOptionsConfig, ReadDir, VirtualFile};
-use wasmer_wasix::WasiEnvBuilder;
+use virtual_fs::{
+    FileOpener, FileSystem, FsError, Metadata, OpenOptions, OpenOptionsConfig, ReadDir, VirtualFile,
+};
+use wasmer_wasix::runtime::task_manager::tokio::TokioTaskManager;
+use wasmer_wasix::{PluggableRuntime, WasiEnvBuilder};
 
 /// A host directory the guest may open, at the same path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,7 +46,11 @@ pub(crate) struct Capture(pub Arc<Mutex<CaptureBuf>>);
 
 impl Capture {
     pub fn new(max: usize) -> Capture {
-        Capture(Arc::new(Mutex::new(CaptureBuf { data: Vec::new(), max, truncated: false })))
+        Capture(Arc::new(Mutex::new(CaptureBuf {
+            data: Vec::new(),
+            max,
+            truncated: false,
+        })))
     }
 
     /// Appends what fits under the limit (the rest is counted as truncated).
@@ -65,7 +73,11 @@ impl Capture {
 }
 
 impl tokio::io::AsyncWrite for Capture {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.write(buf);
         // Report everything as written: the guest must not loop on a full sink.
         Poll::Ready(Ok(buf.len()))
@@ -79,7 +91,11 @@ impl tokio::io::AsyncWrite for Capture {
 }
 
 impl tokio::io::AsyncRead for Capture {
-    fn poll_read(self: Pin<&mut Self>, _cx: &mut Context<'_>, _buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
 }
@@ -137,7 +153,11 @@ impl FileSystem for ReadOnlyFs {
     fn remove_dir(&self, _path: &Path) -> virtual_fs::Result<()> {
         Err(FsError::PermissionDenied)
     }
-    fn rename<'a>(&'a self, _from: &'a Path, _to: &'a Path) -> Pin<Box<dyn Future<Output = virtual_fs::Result<()>> + Send + 'a>> {
+    fn rename<'a>(
+        &'a self,
+        _from: &'a Path,
+        _to: &'a Path,
+    ) -> Pin<Box<dyn Future<Output = virtual_fs::Result<()>> + Send + 'a>> {
         Box::pin(async { Err(FsError::PermissionDenied) })
     }
     fn metadata(&self, path: &Path) -> virtual_fs::Result<Metadata> {
@@ -155,7 +175,11 @@ impl FileSystem for ReadOnlyFs {
 }
 
 impl FileOpener for ReadOnlyFs {
-    fn open(&self, path: &Path, conf: &OpenOptionsConfig) -> virtual_fs::Result<Box<dyn VirtualFile + Send + Sync + 'static>> {
+    fn open(
+        &self,
+        path: &Path,
+        conf: &OpenOptionsConfig,
+    ) -> virtual_fs::Result<Box<dyn VirtualFile + Send + Sync + 'static>> {
         if conf.write || conf.create || conf.create_new || conf.append || conf.truncate {
             return Err(FsError::PermissionDenied);
         }
@@ -163,12 +187,34 @@ impl FileOpener for ReadOnlyFs {
     }
 }
 
+/// The module's wasmer-wasix runtime: our tokio runtime and the module's engine.
+fn wasix_runtime(module: &LoadedModule) -> Arc<dyn wasmer_wasix::Runtime + Send + Sync> {
+    module
+        .wasix
+        .get_or_init(|| {
+            let tasks = TokioTaskManager::new(crate::Runtime::global().tokio().handle().clone());
+            let mut rt = PluggableRuntime::new(Arc::new(tasks));
+            rt.set_engine(module.engine.clone());
+            Arc::new(rt)
+        })
+        .clone()
+}
+
 /// A WASI environment builder for `opts`, writing stdout/stderr into the captures.
-pub(crate) fn builder(opts: &WasiOptions, engine: &wasmer::Engine, stdout: &Capture, stderr: &Capture) -> Result<WasiEnvBuilder, Error> {
+pub(crate) fn builder(
+    opts: &WasiOptions,
+    module: &LoadedModule,
+    stdout: &Capture,
+    stderr: &Capture,
+) -> Result<WasiEnvBuilder, Error> {
     let rt = crate::Runtime::global().tokio();
-    let name = if opts.program_name.is_empty() { "guest".to_string() } else { opts.program_name.clone() };
+    let name = if opts.program_name.is_empty() {
+        "guest".to_string()
+    } else {
+        opts.program_name.clone()
+    };
     let mut b = WasiEnv::builder(name)
-        .engine(engine.clone())
+        .runtime(wasix_runtime(module))
         .args(&opts.args)
         .envs(opts.env.iter().map(|(k, v)| (k.clone(), v.clone())))
         .stdin(Box::new(virtual_fs::NullFile::default()))
@@ -177,13 +223,20 @@ pub(crate) fn builder(opts: &WasiOptions, engine: &wasmer::Engine, stdout: &Capt
     // Only the preopened directories exist; everything else is an empty in-memory root.
     let root = virtual_fs::MountFileSystem::new();
     for p in &opts.preopens {
-        let host = std::fs::canonicalize(&p.path).map_err(|e| Error::Wasi(format!("accessible path {}: {e}", p.path.display())))?;
+        let host = std::fs::canonicalize(&p.path)
+            .map_err(|e| Error::Wasi(format!("accessible path {}: {e}", p.path.display())))?;
         let hostfs: Arc<dyn FileSystem + Send + Sync> = Arc::new(
-            virtual_fs::host_fs::FileSystem::new(rt.handle().clone(), &host).map_err(|e| Error::Wasi(format!("accessible path {}: {e}", host.display())))?,
+            virtual_fs::host_fs::FileSystem::new(rt.handle().clone(), &host)
+                .map_err(|e| Error::Wasi(format!("accessible path {}: {e}", host.display())))?,
         );
-        let fs: Arc<dyn FileSystem + Send + Sync> = if p.read_only { Arc::new(ReadOnlyFs(hostfs)) } else { hostfs };
+        let fs: Arc<dyn FileSystem + Send + Sync> = if p.read_only {
+            Arc::new(ReadOnlyFs(hostfs))
+        } else {
+            hostfs
+        };
         let guest = absolute(&p.path);
-        root.mount(&guest, fs).map_err(|e| Error::Wasi(format!("accessible path {}: {e}", guest.display())))?;
+        root.mount(&guest, fs)
+            .map_err(|e| Error::Wasi(format!("accessible path {}: {e}", guest.display())))?;
     }
     b = b.sandbox_fs(root);
     for p in &opts.preopens {
@@ -191,7 +244,11 @@ pub(crate) fn builder(opts: &WasiOptions, engine: &wasmer::Engine, stdout: &Capt
         let (ro, g) = (p.read_only, guest.clone());
         b = b
             .preopen_build(|d| {
-                d.directory(&g).alias(&p.path.to_string_lossy()).read(true).write(!ro).create(!ro)
+                d.directory(&g)
+                    .alias(&p.path.to_string_lossy())
+                    .read(true)
+                    .write(!ro)
+                    .create(!ro)
             })
             .map_err(|e| Error::Wasi(format!("accessible path {}: {e}", guest.display())))?;
     }
@@ -203,7 +260,13 @@ use wasmer_wasix::WasiEnv;
 /// The guest path of an accessible path: `.` and relative paths resolve against the current
 /// directory, as the built-ins' preopens do.
 fn absolute(p: &Path) -> PathBuf {
-    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_else(|_| "/".into()).join(p) };
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .unwrap_or_else(|_| "/".into())
+            .join(p)
+    };
     // Lexical normalisation: the guest path, not the host's symlink target.
     let mut out = PathBuf::from("/");
     for c in abs.components() {

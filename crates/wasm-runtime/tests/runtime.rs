@@ -5,17 +5,30 @@ use std::time::{Duration, Instant};
 use wasm_runtime::*;
 
 fn guest(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/guests")
+        .join(name);
     let text = std::fs::read(&p).unwrap();
     wasmer::wat2wasm(&text).unwrap().into_owned()
 }
 
 fn load(name: &str, metering: bool) -> LoadedModule {
-    Runtime::global().load_bytes(&guest(name), &EngineOptions { metering, ..Default::default() }).unwrap()
+    Runtime::global()
+        .load_bytes(
+            &guest(name),
+            &EngineOptions {
+                metering,
+                ..Default::default()
+            },
+        )
+        .unwrap()
 }
 
 fn limits(timeout_ms: u64) -> Limits {
-    Limits { call_timeout: Some(Duration::from_millis(timeout_ms)), ..Limits::default() }
+    Limits {
+        call_timeout: Some(Duration::from_millis(timeout_ms)),
+        ..Limits::default()
+    }
 }
 
 #[test]
@@ -28,7 +41,11 @@ fn loop_is_interrupted_and_instance_stays_usable() {
         let t = Instant::now();
         let e = inst.call(|s| spin.call(s)).unwrap_err();
         assert!(matches!(e, Error::Timeout(_)), "{e}");
-        assert!(t.elapsed() < Duration::from_millis(1500), "took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(1500),
+            "took {:?}",
+            t.elapsed()
+        );
         assert_eq!(inst.call(|s| ok.call(s)).unwrap(), 42);
     }
 }
@@ -36,13 +53,34 @@ fn loop_is_interrupted_and_instance_stays_usable() {
 #[test]
 fn memory_cap_is_enforced() {
     let m = load("faults.wat", false);
-    let lim = Limits { memory_max: 4 * 65536, ..Limits::default() };
+    let lim = Limits {
+        memory_max: 4 * 65536,
+        ..Limits::default()
+    };
     let mut inst = Instance::new(&m, None, &lim, |_| Imports::new()).unwrap();
     let grow = inst.typed::<i32, i32>("grow").unwrap();
-    assert_eq!(inst.call(|s| grow.call(s, 2)).unwrap(), 1, "growing within the cap works");
-    assert_eq!(inst.call(|s| grow.call(s, 5)).unwrap(), -1, "growing past the cap fails");
+    assert_eq!(
+        inst.call(|s| grow.call(s, 2)).unwrap(),
+        1,
+        "growing within the cap works"
+    );
+    assert_eq!(
+        inst.call(|s| grow.call(s, 5)).unwrap(),
+        -1,
+        "growing past the cap fails"
+    );
     let big = load("big_min.wat", false);
-    let e = Instance::new(&big, None, &Limits { memory_max: 1 << 20, ..Limits::default() }, |_| Imports::new()).err().unwrap();
+    let e = Instance::new(
+        &big,
+        None,
+        &Limits {
+            memory_max: 1 << 20,
+            ..Limits::default()
+        },
+        |_| Imports::new(),
+    )
+    .err()
+    .unwrap();
     assert!(matches!(e, Error::MemoryLimit { limit: 1048576 }), "{e}");
 }
 
@@ -65,26 +103,53 @@ fn traps_survive_the_host_reinstalling_its_handlers() {
     );
     for round in 0..3 {
         unsafe {
-            libc::signal(libc::SIGSEGV, host_like_handler as *const () as libc::sighandler_t);
-            libc::signal(libc::SIGFPE, host_like_handler as *const () as libc::sighandler_t);
+            libc::signal(
+                libc::SIGSEGV,
+                host_like_handler as *const () as libc::sighandler_t,
+            );
+            libc::signal(
+                libc::SIGFPE,
+                host_like_handler as *const () as libc::sighandler_t,
+            );
         }
-        assert!(signals::ensure_armed(), "round {round}: the handlers had been replaced");
-        assert!(!signals::ensure_armed(), "a second check finds them in place");
+        assert!(
+            signals::ensure_armed(),
+            "round {round}: the handlers had been replaced"
+        );
+        assert!(
+            !signals::ensure_armed(),
+            "a second check finds them in place"
+        );
         let e = inst.call(|s| oob.call(s)).unwrap_err();
-        assert!(matches!(&e, Error::Trap(t) if t.kind == TrapKind::OutOfBoundsMemory), "{e}");
+        assert!(
+            matches!(&e, Error::Trap(t) if t.kind == TrapKind::OutOfBoundsMemory),
+            "{e}"
+        );
         let e = inst.call(|s| div.call(s, 0)).unwrap_err();
-        assert!(matches!(&e, Error::Trap(t) if t.kind == TrapKind::DivisionByZero), "{e}");
+        assert!(
+            matches!(&e, Error::Trap(t) if t.kind == TrapKind::DivisionByZero),
+            "{e}"
+        );
         let e = inst.call(|s| rec.call(s)).unwrap_err();
-        assert!(matches!(&e, Error::Trap(t) if t.kind == TrapKind::StackOverflow), "{e}");
+        assert!(
+            matches!(&e, Error::Trap(t) if t.kind == TrapKind::StackOverflow),
+            "{e}"
+        );
         let e = inst.call(|s| unr.call(s)).unwrap_err();
-        assert!(matches!(&e, Error::Trap(t) if t.kind == TrapKind::Unreachable), "{e}");
+        assert!(
+            matches!(&e, Error::Trap(t) if t.kind == TrapKind::Unreachable),
+            "{e}"
+        );
     }
 }
 
 #[test]
 fn command_output_args_and_exit_status() {
     let m = load("hello.wat", true);
-    let wasi = WasiOptions { args: vec!["a".into(), "b".into()], ..Default::default() };
+    let wasi = WasiOptions {
+        args: vec!["a".into(), "b".into()],
+        ..Default::default()
+    };
     let out = run_command(&m, &wasi, &Limits::default()).unwrap();
     assert_eq!(out.stdout, b"one\ntwo\n");
     assert_eq!(out.stderr, b"err\n");
@@ -96,13 +161,25 @@ fn stdout_is_kept_when_the_command_traps() {
     let m = load("print_then_trap.wat", false);
     let out = run_command(&m, &WasiOptions::default(), &Limits::default()).unwrap();
     assert_eq!(out.stdout, b"before\n");
-    assert!(matches!(out.status, ExitStatus::Trapped(ref t) if t.kind == TrapKind::Unreachable), "{:?}", out.status);
+    assert!(
+        matches!(out.status, ExitStatus::Trapped(ref t) if t.kind == TrapKind::Unreachable),
+        "{:?}",
+        out.status
+    );
 }
 
 #[test]
 fn stdout_is_bounded() {
     let m = load("hello.wat", false);
-    let out = run_command(&m, &WasiOptions::default(), &Limits { stdout_max: 5, ..Limits::default() }).unwrap();
+    let out = run_command(
+        &m,
+        &WasiOptions::default(),
+        &Limits {
+            stdout_max: 5,
+            ..Limits::default()
+        },
+    )
+    .unwrap();
     assert_eq!(out.stdout, b"one\nt");
     assert!(out.stdout_truncated);
 }
@@ -119,18 +196,39 @@ fn modules_are_compiled_once() {
 
 #[test]
 fn foreign_formats_are_refused_clearly() {
-    let e = Runtime::global().load_bytes(b"\0aot\x03\0\0\0rest", &EngineOptions::default()).err().unwrap();
+    let e = Runtime::global()
+        .load_bytes(b"\0aot\x03\0\0\0rest", &EngineOptions::default())
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("WAMR AOT"), "{e}");
-    let e = Runtime::global().load_bytes(b"#!/bin/sh\necho hi\n", &EngineOptions::default()).err().unwrap();
+    let e = Runtime::global()
+        .load_bytes(b"#!/bin/sh\necho hi\n", &EngineOptions::default())
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("not a WebAssembly module"), "{e}");
 }
 
 #[test]
 fn libc_imports_of_the_builtins_wamr_are_served() {
     let m = load("libc_env.wat", false);
-    let report = check::check(&m.module, &check::Contract::Filter { function: "fmt".into() });
-    assert!(!report.findings.iter().any(|f| f.message.contains("imports")), "env.* imports are served: {:?}", report.findings);
-    let lim = Limits { memory_max: 4 << 20, ..Limits::default() };
+    let report = check::check(
+        &m.module,
+        &check::Contract::Filter {
+            function: "fmt".into(),
+        },
+    );
+    assert!(
+        !report
+            .findings
+            .iter()
+            .any(|f| f.message.contains("imports")),
+        "env.* imports are served: {:?}",
+        report.findings
+    );
+    let lim = Limits {
+        memory_max: 4 << 20,
+        ..Limits::default()
+    };
     let mut inst = Instance::new(&m, None, &lim, |_| Imports::new()).unwrap();
     let fmt = inst.typed::<i32, i32>("fmt").unwrap();
     let len = inst.typed::<i32, i32>("len").unwrap();
@@ -146,15 +244,26 @@ fn libc_imports_of_the_builtins_wamr_are_served() {
     // The heap is bounded by the memory limit: malloc returns 0, no trap.
     let exhaust = inst.typed::<(), i32>("exhaust").unwrap();
     let n = inst.call(|s| exhaust.call(s)).unwrap();
-    assert!((30..64).contains(&n), "{n} blocks of 64 KiB under a 4 MiB limit");
+    assert!(
+        (30..64).contains(&n),
+        "{n} blocks of 64 KiB under a 4 MiB limit"
+    );
 }
 
 fn clang_command(src: &str) -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("wasm-runtime-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join(format!("{src}.wasm"));
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(src);
-    let st = std::process::Command::new("clang").args(["--target=wasm32-wasi", "-O2"]).arg(&src).arg("-o").arg(&out).status().expect("clang (scripts/setup)");
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/guests")
+        .join(src);
+    let st = std::process::Command::new("clang")
+        .args(["--target=wasm32-wasi", "-O2"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("clang (scripts/setup)");
     assert!(st.success());
     std::fs::read(out).unwrap()
 }
@@ -162,7 +271,9 @@ fn clang_command(src: &str) -> Vec<u8> {
 #[test]
 fn wasi_sandbox_paths_env_and_read_only() {
     let bytes = clang_command("sandbox.c");
-    let m = Runtime::global().load_bytes(&bytes, &EngineOptions::default()).unwrap();
+    let m = Runtime::global()
+        .load_bytes(&bytes, &EngineOptions::default())
+        .unwrap();
     let base = std::env::temp_dir().join(format!("wasm-runtime-sandbox-{}", std::process::id()));
     let dir = base.join("data");
     std::fs::create_dir_all(&dir).unwrap();
@@ -170,34 +281,74 @@ fn wasi_sandbox_paths_env_and_read_only() {
     std::fs::write(base.join("outside.txt"), "secret").unwrap();
     let _ = std::os::unix::fs::symlink(base.join("outside.txt"), dir.join("escape"));
     let run = |read_only: bool, env: Vec<(String, String)>| {
-        let wasi = WasiOptions { args: vec![dir.display().to_string()], env, preopens: vec![Preopen { path: dir.clone(), read_only }], program_name: "sandbox".into() };
+        let wasi = WasiOptions {
+            args: vec![dir.display().to_string()],
+            env,
+            preopens: vec![Preopen {
+                path: dir.clone(),
+                read_only,
+            }],
+            program_name: "sandbox".into(),
+        };
         let out = run_command(&m, &wasi, &Limits::default()).unwrap();
         String::from_utf8(out.stdout).unwrap()
     };
     let rw = run(false, vec![]);
-    assert!(rw.contains("env 0\n"), "nothing from the host environment by default:\n{rw}");
-    for line in ["read allowed", "append allowed", "create allowed", "dotdot refused", "symlink refused", "unlisted refused"] {
+    assert!(
+        rw.contains("env 0\n"),
+        "nothing from the host environment by default:\n{rw}"
+    );
+    for line in [
+        "read allowed",
+        "append allowed",
+        "create allowed",
+        "dotdot refused",
+        "symlink refused",
+        "unlisted refused",
+    ] {
         assert!(rw.contains(line), "{line}:\n{rw}");
     }
     let _ = std::fs::remove_file(dir.join("created.txt"));
     std::fs::write(dir.join("existing.txt"), "hi").unwrap();
     let ro = run(true, vec![("A".into(), "1".into())]);
-    for line in ["env 1", "read allowed", "append refused", "create refused", "dotdot refused", "symlink refused"] {
+    for line in [
+        "env 1",
+        "read allowed",
+        "append refused",
+        "create refused",
+        "dotdot refused",
+        "symlink refused",
+    ] {
         assert!(ro.contains(line), "{line}:\n{ro}");
     }
-    assert!(!dir.join("created.txt").exists() && std::fs::read_to_string(dir.join("existing.txt")).unwrap() == "hi", "read-only was not enforced on the host");
+    assert!(
+        !dir.join("created.txt").exists()
+            && std::fs::read_to_string(dir.join("existing.txt")).unwrap() == "hi",
+        "read-only was not enforced on the host"
+    );
 }
 
 #[test]
 fn tampered_or_truncated_cache_entries_are_rejected_and_recompiled() {
     let dir = std::env::temp_dir().join(format!("wasm-runtime-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let opts = EngineOptions { cache_dir: Some(dir.clone()), ..Default::default() };
+    let opts = EngineOptions {
+        cache_dir: Some(dir.clone()),
+        ..Default::default()
+    };
     let bytes = guest("faults.wat");
     let first = Runtime::new().load_bytes(&bytes, &opts).unwrap();
     assert_eq!(first.source, ModuleSource::Compiled);
-    assert_eq!(Runtime::new().load_bytes(&bytes, &opts).unwrap().source, ModuleSource::DiskCache);
-    let entry = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "wasmer")).unwrap();
+    assert_eq!(
+        Runtime::new().load_bytes(&bytes, &opts).unwrap().source,
+        ModuleSource::DiskCache
+    );
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "wasmer"))
+        .unwrap();
     for damage in ["flip", "truncate"] {
         let mut data = std::fs::read(&entry).unwrap();
         match damage {
@@ -209,10 +360,18 @@ fn tampered_or_truncated_cache_entries_are_rejected_and_recompiled() {
         }
         std::fs::write(&entry, &data).unwrap();
         let again = Runtime::new().load_bytes(&bytes, &opts).unwrap();
-        assert_eq!(again.source, ModuleSource::Compiled, "{damage}: a damaged entry must not be deserialized");
+        assert_eq!(
+            again.source,
+            ModuleSource::Compiled,
+            "{damage}: a damaged entry must not be deserialized"
+        );
         let mut inst = Instance::new(&again, None, &Limits::default(), |_| Imports::new()).unwrap();
         let ok = inst.typed::<(), i32>("ok").unwrap();
         assert_eq!(inst.call(|s| ok.call(s)).unwrap(), 42);
-        assert_eq!(Runtime::new().load_bytes(&bytes, &opts).unwrap().source, ModuleSource::DiskCache, "{damage}: rewritten after recompiling");
+        assert_eq!(
+            Runtime::new().load_bytes(&bytes, &opts).unwrap().source,
+            ModuleSource::DiskCache,
+            "{damage}: rewritten after recompiling"
+        );
     }
 }
