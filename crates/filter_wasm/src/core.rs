@@ -382,6 +382,16 @@ impl WasmFilter {
     /// Extended ABI: one whole event in, zero or more events out (left in `body_out`). The
     /// output must decode as plain records: guests cannot open or close groups.
     fn call_event(&mut self, raw: &[u8]) -> Result<Outcome, String> {
+        let result = self.call_event_inner(raw);
+        // The input's space in guest memory (a host-managed region when the guest has no
+        // malloc) is reused by the next call: without this it grew with every call.
+        if let Err(e) = self.instance.release_all() {
+            return Err(format!("guest free() failed: {}", describe(&e)));
+        }
+        result
+    }
+
+    fn call_event_inner(&mut self, raw: &[u8]) -> Result<Outcome, String> {
         let placed = (|| {
             let p = self.instance.write_reused(1, raw, false)?;
             let GuestFn::Event(f) = &self.func else {

@@ -411,36 +411,46 @@ impl Instance {
 
     fn region_alloc(&mut self, size: u32) -> Result<u32, Error> {
         let size = size.max(1).next_multiple_of(8);
-        let GuestAllocator::HostRegion { base, len, next } = self.allocator.as_mut().unwrap()
+        let GuestAllocator::HostRegion { base, len, next } = *self.allocator.as_ref().unwrap()
         else {
             unreachable!()
         };
-        if *next + size > *len {
-            // Grow by what is needed (at least 64 KiB); the new pages become our region.
-            let mem = self
-                .memory
-                .clone()
-                .ok_or_else(|| Error::MissingExport("memory".into()))?;
-            let pages = (size as u64).div_ceil(65536) as u32 + 1;
-            let old = mem
-                .grow(&mut self.store, pages)
-                .map_err(|_| Error::MemoryLimit {
-                    limit: self.limits.memory_max,
-                })?;
-            let GuestAllocator::HostRegion { base, len, next } = self.allocator.as_mut().unwrap()
-            else {
-                unreachable!()
-            };
-            *base = old.0 * 65536;
-            *len = pages * 65536;
-            *next = 0;
-            let p = *base;
-            *next = size;
-            return Ok(p);
+        if next + size <= len {
+            self.set_region(base, len, next + size);
+            return Ok(base + next);
         }
-        let p = *base + *next;
-        *next += size;
-        Ok(p)
+        let mem = self
+            .memory
+            .clone()
+            .ok_or_else(|| Error::MissingExport("memory".into()))?;
+        let end = mem.view(&self.store).data_size();
+        // At the end of memory (the guest has not grown it since): extend in place. Else a
+        // new region at least twice the old one, so records of growing size abandon a
+        // geometric, bounded amount of memory rather than one region per new size.
+        let at_end = len > 0 && base as u64 + len as u64 == end;
+        let want = if at_end {
+            next + size - len
+        } else {
+            size.max(len.saturating_mul(2))
+        };
+        let pages = want.div_ceil(65536);
+        let old = mem
+            .grow(&mut self.store, pages)
+            .map_err(|_| Error::MemoryLimit {
+                limit: self.limits.memory_max,
+            })?;
+        if at_end {
+            self.set_region(base, len + pages * 65536, next + size);
+            Ok(base + next)
+        } else {
+            let base = old.0 * 65536;
+            self.set_region(base, pages * 65536, size);
+            Ok(base)
+        }
+    }
+
+    fn set_region(&mut self, base: u32, len: u32, next: u32) {
+        self.allocator = Some(GuestAllocator::HostRegion { base, len, next });
     }
 
     /// Frees everything `write` placed in guest memory.

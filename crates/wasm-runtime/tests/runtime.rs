@@ -375,3 +375,40 @@ fn tampered_or_truncated_cache_entries_are_rejected_and_recompiled() {
         );
     }
 }
+
+#[test]
+fn host_region_is_reused_and_bounded() {
+    // No malloc export: the host places inputs in pages of its own at the end of memory.
+    // Inputs of slowly growing size, released after each call (as the filter does), with the
+    // guest growing memory itself between some calls, must not grow memory per call.
+    let wat = r#"(module (memory (export "memory") 1)
+        (func (export "grow") (drop (memory.grow (i32.const 1)))))"#;
+    let bytes = wasmer::wat2wasm(wat.as_bytes()).unwrap().into_owned();
+    let m = Runtime::global()
+        .load_bytes(&bytes, &EngineOptions::default())
+        .unwrap();
+    let mut inst = Instance::new(&m, None, &limits(1000), |_| Imports::new()).unwrap();
+    assert!(matches!(
+        inst.allocator(),
+        GuestAllocator::HostRegion { .. }
+    ));
+    let grow = inst.typed::<(), ()>("grow").unwrap();
+    let memory = inst.instance.exports.get_memory("memory").unwrap().clone();
+    let mut placed = 0u64;
+    for i in 0..300usize {
+        let input = vec![(i % 251) as u8; 100_000 + 1000 * i];
+        let p = inst.write_reused(1, &input, false).unwrap();
+        assert_eq!(inst.read(p, input.len()).unwrap(), &input[..]);
+        placed += input.len() as u64;
+        inst.release_all().unwrap();
+        if i % 50 == 25 {
+            inst.call(|s| grow.call(s)).unwrap();
+        }
+    }
+    let size = memory.view(inst.store_mut()).data_size();
+    // Largest input ~400 KB; without reuse the memory would hold every input (~75 MB).
+    assert!(
+        size < 4 << 20,
+        "memory grew to {size} bytes for {placed} bytes placed"
+    );
+}
