@@ -2,8 +2,8 @@
 use std::{env, path::PathBuf};
 
 fn main() {
-    let header =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fluent-bit-headers/flb_wasmer_abi.h");
+    let header = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fluent-bit-headers/flb_wasmer_abi.h");
     println!("cargo:rerun-if-changed={}", header.display());
     let bindings = bindgen::Builder::default()
         .header(header.to_string_lossy())

@@ -10,22 +10,14 @@ fn libs() -> Vec<PathBuf> {
         .iter()
         .map(|n| {
             let p = target_profile_dir().join(n);
-            assert!(
-                p.exists(),
-                "{} missing: run `cargo build --release --workspace` first",
-                p.display()
-            );
+            assert!(p.exists(), "{} missing: run `cargo build --release --workspace` first", p.display());
             p
         })
         .collect()
 }
 
 fn tool(cmd: &str, args: &[&str], lib: &PathBuf) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .arg(lib)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd} not available ({e}); install binutils"));
+    let out = Command::new(cmd).args(args).arg(lib).output().unwrap_or_else(|e| panic!("{cmd} not available ({e}); install binutils"));
     assert!(out.status.success(), "{cmd} failed on {}", lib.display());
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -42,49 +34,21 @@ fn allowed(sym: &str) -> bool {
 fn only_plugin_entry_points_are_exported() {
     for lib in libs() {
         let nm = tool("nm", &["-D", "--defined-only", "--format=posix"], &lib);
-        let extra: Vec<&str> = nm
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|s| !allowed(s))
-            .collect();
-        assert!(
-            extra.is_empty(),
-            "{} exports {} unexpected symbols, e.g. {:?}",
-            lib.display(),
-            extra.len(),
-            &extra[..extra.len().min(10)]
-        );
+        let extra: Vec<&str> = nm.lines().filter_map(|l| l.split_whitespace().next()).filter(|s| !allowed(s)).collect();
+        assert!(extra.is_empty(), "{} exports {} unexpected symbols, e.g. {:?}", lib.display(), extra.len(), &extra[..extra.len().min(10)]);
     }
 }
 
 #[test]
 fn needs_only_the_c_runtime() {
-    let ok = [
-        "libc.so.6",
-        "libm.so.6",
-        "libdl.so.2",
-        "libpthread.so.0",
-        "libgcc_s.so.1",
-        "ld-linux-x86-64.so.2",
-        "ld-linux-aarch64.so.1",
-    ];
+    let ok = ["libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "libgcc_s.so.1", "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1"];
     for lib in libs() {
         let dynamic = tool("readelf", &["-d", "-W"], &lib);
         for line in dynamic.lines().filter(|l| l.contains("(NEEDED)")) {
-            let name = line
-                .split('[')
-                .nth(1)
-                .and_then(|s| s.split(']').next())
-                .unwrap_or("");
+            let name = line.split('[').nth(1).and_then(|s| s.split(']').next()).unwrap_or("");
             assert!(ok.contains(&name), "{} needs {name}", lib.display());
         }
-        assert!(
-            dynamic
-                .lines()
-                .any(|l| l.contains("FLAGS_1") && l.contains("NODELETE")),
-            "{} lacks DF_1_NODELETE",
-            lib.display()
-        );
+        assert!(dynamic.lines().any(|l| l.contains("FLAGS_1") && l.contains("NODELETE")), "{} lacks DF_1_NODELETE", lib.display());
     }
 }
 
@@ -102,12 +66,7 @@ fn reports_newest_glibc_symbol_version() {
             .collect();
         versions.sort();
         let newest = versions.last().expect("no glibc versions found");
-        eprintln!(
-            "{}: newest glibc symbol version GLIBC_{}.{}",
-            lib.display(),
-            newest.0,
-            newest.1
-        );
+        eprintln!("{}: newest glibc symbol version GLIBC_{}.{}", lib.display(), newest.0, newest.1);
         // The README promises glibc 2.34 (RHEL 9, Ubuntu 22.04, Debian 12, Amazon Linux 2023).
         assert!(*newest <= (2, 34), "needs GLIBC_{}.{}", newest.0, newest.1);
     }

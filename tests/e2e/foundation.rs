@@ -11,207 +11,49 @@ const QUICK: Duration = Duration::from_secs(20);
 
 fn help_lists_our_properties(host: &Host) -> Result<(), Failed> {
     let p = plugins();
-    let f = run(
-        host,
-        &["-e", p.filter.to_str().unwrap(), "-F", "wasm_wasmer", "-h"],
-        QUICK,
-    );
-    for prop in [
-        "wasm_path",
-        "function_name",
-        "event_format",
-        "accessible_paths",
-        "wasm_heap_size",
-    ] {
-        check(
-            f.stdout.contains(prop),
-            format!("filter help lacks {prop}"),
-            &f,
-        )?;
+    let f = run(host, &["-e", p.filter.to_str().unwrap(), "-F", "wasm_wasmer", "-h"], QUICK);
+    for prop in ["wasm_path", "function_name", "event_format", "accessible_paths", "wasm_heap_size"] {
+        check(f.stdout.contains(prop), format!("filter help lacks {prop}"), &f)?;
     }
-    check(
-        f.stdout.contains("WASM program filter (wasmer)"),
-        "filter help lacks the description",
-        &f,
-    )?;
-    let i = run(
-        host,
-        &[
-            "-e",
-            p.input.to_str().unwrap(),
-            "-i",
-            "exec_wasi_wasmer",
-            "-h",
-        ],
-        QUICK,
-    );
-    for prop in [
-        "wasi_path",
-        "accessible_paths",
-        "parser",
-        "interval_sec",
-        "interval_nsec",
-        "buf_size",
-        "oneshot",
-    ] {
-        check(
-            i.stdout.contains(prop),
-            format!("input help lacks {prop}"),
-            &i,
-        )?;
+    check(f.stdout.contains("WASM program filter (wasmer)"), "filter help lacks the description", &f)?;
+    let i = run(host, &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-h"], QUICK);
+    for prop in ["wasi_path", "accessible_paths", "parser", "interval_sec", "interval_nsec", "buf_size", "oneshot"] {
+        check(i.stdout.contains(prop), format!("input help lacks {prop}"), &i)?;
     }
     Ok(())
 }
 
 fn unknown_property_is_refused_by_the_host(host: &Host) -> Result<(), Failed> {
     let p = plugins();
-    let f = run(
-        host,
-        &[
-            "-e",
-            p.filter.to_str().unwrap(),
-            "-i",
-            "dummy",
-            "-F",
-            "wasm_wasmer",
-            "-m",
-            "*",
-            "-p",
-            "bogus_prop=1",
-            "-o",
-            "null",
-        ],
-        QUICK,
-    );
+    let f = run(host, &["-e", p.filter.to_str().unwrap(), "-i", "dummy", "-F", "wasm_wasmer", "-m", "*", "-p", "bogus_prop=1", "-o", "null"], QUICK);
     f.assert_no_crash()?;
-    check(
-        !f.timed_out && f.code().is_some_and(|c| c != 0),
-        "expected a non-zero exit",
-        &f,
-    )?;
-    check(
-        f.log()
-            .contains("unknown configuration property 'bogus_prop'"),
-        "no unknown-property error",
-        &f,
-    )?;
-    let i = run(
-        host,
-        &[
-            "-e",
-            p.input.to_str().unwrap(),
-            "-i",
-            "exec_wasi_wasmer",
-            "-p",
-            "bogus_prop=1",
-            "-o",
-            "null",
-        ],
-        QUICK,
-    );
+    check(!f.timed_out && f.code().is_some_and(|c| c != 0), "expected a non-zero exit", &f)?;
+    check(f.log().contains("unknown configuration property 'bogus_prop'"), "no unknown-property error", &f)?;
+    let i = run(host, &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-p", "bogus_prop=1", "-o", "null"], QUICK);
     i.assert_no_crash()?;
-    check(
-        !i.timed_out && i.code().is_some_and(|c| c != 0),
-        "expected a non-zero exit",
-        &i,
-    )?;
-    check(
-        i.log().contains("bogus_prop"),
-        "no unknown-property error",
-        &i,
-    )
+    check(!i.timed_out && i.code().is_some_and(|c| c != 0), "expected a non-zero exit", &i)?;
+    check(i.log().contains("bogus_prop"), "no unknown-property error", &i)
 }
 
 fn missing_required_property_names_it(host: &Host) -> Result<(), Failed> {
     let p = plugins();
-    let f = run(
-        host,
-        &[
-            "-e",
-            p.filter.to_str().unwrap(),
-            "-i",
-            "dummy",
-            "-F",
-            "wasm_wasmer",
-            "-m",
-            "*",
-            "-p",
-            "function_name=f",
-            "-o",
-            "null",
-        ],
-        QUICK,
-    );
+    let f = run(host, &["-e", p.filter.to_str().unwrap(), "-i", "dummy", "-F", "wasm_wasmer", "-m", "*", "-p", "function_name=f", "-o", "null"], QUICK);
     f.assert_no_crash()?;
-    check(
-        !f.timed_out && f.code().is_some_and(|c| c != 0),
-        "expected a non-zero exit",
-        &f,
-    )?;
-    check(
-        f.log()
-            .contains("[filter:wasm_wasmer:wasm_wasmer.0] property 'wasm_path' is required"),
-        "no error naming wasm_path",
-        &f,
-    )?;
-    let i = run(
-        host,
-        &[
-            "-e",
-            p.input.to_str().unwrap(),
-            "-i",
-            "exec_wasi_wasmer",
-            "-o",
-            "null",
-        ],
-        QUICK,
-    );
+    check(!f.timed_out && f.code().is_some_and(|c| c != 0), "expected a non-zero exit", &f)?;
+    check(f.log().contains("[filter:wasm_wasmer:wasm_wasmer.0] property 'wasm_path' is required"), "no error naming wasm_path", &f)?;
+    let i = run(host, &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-o", "null"], QUICK);
     i.assert_no_crash()?;
-    check(
-        !i.timed_out && i.code().is_some_and(|c| c != 0),
-        "expected a non-zero exit",
-        &i,
-    )?;
-    check(
-        i.log().contains(
-            "[input:exec_wasi_wasmer:exec_wasi_wasmer.0] property 'wasi_path' is required",
-        ),
-        "no error naming wasi_path",
-        &i,
-    )
+    check(!i.timed_out && i.code().is_some_and(|c| c != 0), "expected a non-zero exit", &i)?;
+    check(i.log().contains("[input:exec_wasi_wasmer:exec_wasi_wasmer.0] property 'wasi_path' is required"), "no error naming wasi_path", &i)
 }
 
 fn invalid_property_value_names_it(host: &Host) -> Result<(), Failed> {
     let p = plugins();
     let wp = format!("wasi_path={}", fixture("exec_hello.wasm").display());
-    let i = run(
-        host,
-        &[
-            "-e",
-            p.input.to_str().unwrap(),
-            "-i",
-            "exec_wasi_wasmer",
-            "-p",
-            &wp,
-            "-p",
-            "interval_sec=soon",
-            "-o",
-            "null",
-        ],
-        QUICK,
-    );
+    let i = run(host, &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-p", &wp, "-p", "interval_sec=soon", "-o", "null"], QUICK);
     i.assert_no_crash()?;
-    check(
-        !i.timed_out && i.code().is_some_and(|c| c != 0),
-        "expected a non-zero exit",
-        &i,
-    )?;
-    check(
-        i.log()
-            .contains("property 'interval_sec': invalid value 'soon'"),
-        "no error naming interval_sec",
-        &i,
-    )
+    check(!i.timed_out && i.code().is_some_and(|c| c != 0), "expected a non-zero exit", &i)?;
+    check(i.log().contains("property 'interval_sec': invalid value 'soon'"), "no error naming interval_sec", &i)
 }
 
 /// Sends one OTLP/JSON logs request with two resource groups, metadata and attributes.
@@ -239,11 +81,7 @@ fn post_otlp(port: u16) -> Result<(), String> {
                 s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
                 let mut resp = String::new();
                 let _ = s.read_to_string(&mut resp);
-                return if resp.starts_with("HTTP/1.1 20") {
-                    Ok(())
-                } else {
-                    Err(format!("OTLP endpoint answered: {resp}"))
-                };
+                return if resp.starts_with("HTTP/1.1 20") { Ok(()) } else { Err(format!("OTLP endpoint answered: {resp}")) };
             }
             Err(e) => last = e.to_string(),
         }
@@ -253,29 +91,17 @@ fn post_otlp(port: u16) -> Result<(), String> {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Runs an opentelemetry input -> [our filter] -> file (raw msgpack) and returns the bytes.
 fn otlp_through(host: &Host, with_filter: bool) -> Result<Vec<u8>, Failed> {
-    otlp_through_filter(
-        host,
-        with_filter.then_some(("filter_identity.wasm", "filter")),
-        false,
-    )
+    otlp_through_filter(host, with_filter.then_some(("filter_identity.wasm", "filter")), false)
 }
 
 /// As [`otlp_through`], with the filter module and function given.
 /// With `may_be_empty`, a run whose records were all dropped may leave no output at all.
-fn otlp_through_filter(
-    host: &Host,
-    filter: Option<(&str, &str)>,
-    may_be_empty: bool,
-) -> Result<Vec<u8>, Failed> {
+fn otlp_through_filter(host: &Host, filter: Option<(&str, &str)>, may_be_empty: bool) -> Result<Vec<u8>, Failed> {
     let p = plugins();
     let dir = scratch_dir("otlp");
     let port = free_port();
@@ -293,13 +119,7 @@ fn otlp_through_filter(
     );
     let conf_path = write_file(&dir, "fluent-bit.yaml", conf);
     let host2 = host.clone();
-    let runner = std::thread::spawn(move || {
-        run(
-            &host2,
-            &["-c", conf_path.to_str().unwrap()],
-            Duration::from_secs(6),
-        )
-    });
+    let runner = std::thread::spawn(move || run(&host2, &["-c", conf_path.to_str().unwrap()], Duration::from_secs(6)));
     let posted = post_otlp(port);
     let r = runner.join().unwrap();
     r.assert_no_crash()?;
@@ -321,12 +141,7 @@ fn filter_keeps_groups_and_metadata_byte_for_byte(host: &Host) -> Result<(), Fai
         return Err("the reference stream has no group markers; the test input is wrong".into());
     }
     if filtered != reference {
-        return Err(format!(
-            "filtered output differs: {} vs {} bytes",
-            filtered.len(),
-            reference.len()
-        )
-        .into());
+        return Err(format!("filtered output differs: {} vs {} bytes", filtered.len(), reference.len()).into());
     }
     Ok(())
 }
@@ -334,36 +149,17 @@ fn filter_keeps_groups_and_metadata_byte_for_byte(host: &Host) -> Result<(), Fai
 /// The batch call inside OTLP groups: every record edited, the group markers (written by the
 /// host, never by the guest) exactly as before.
 fn batch_call_keeps_group_structure(host: &Host) -> Result<(), Failed> {
-    let count =
-        |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).filter(|w| *w == needle).count();
+    let count = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).filter(|w| *w == needle).count();
     let reference = otlp_through(host, false)?;
     let batch = otlp_through_filter(host, Some(("filter_batch.wasm", "add_field_batch")), false)?;
-    let (start, end) = (
-        [0xd7u8, 0x00, 0xff, 0xff, 0xff, 0xff],
-        [0xd7u8, 0x00, 0xff, 0xff, 0xff, 0xfe],
-    );
+    let (start, end) = ([0xd7u8, 0x00, 0xff, 0xff, 0xff, 0xff], [0xd7u8, 0x00, 0xff, 0xff, 0xff, 0xfe]);
     let edited = count(&batch, b"\xa4wasm\xa3yes");
-    eprintln!(
-        "  groups {} / {}, records edited {edited}",
-        count(&batch, &start),
-        count(&batch, &end)
-    );
-    if count(&reference, &start) == 0
-        || count(&batch, &start) != count(&reference, &start)
-        || count(&batch, &end) != count(&reference, &end)
-    {
-        return Err(format!(
-            "group markers changed: start {} -> {}, end {} -> {}",
-            count(&reference, &start),
-            count(&batch, &start),
-            count(&reference, &end),
-            count(&batch, &end)
-        )
-        .into());
+    eprintln!("  groups {} / {}, records edited {edited}", count(&batch, &start), count(&batch, &end));
+    if count(&reference, &start) == 0 || count(&batch, &start) != count(&reference, &start) || count(&batch, &end) != count(&reference, &end) {
+        return Err(format!("group markers changed: start {} -> {}, end {} -> {}", count(&reference, &start), count(&batch, &start), count(&reference, &end), count(&batch, &end)).into());
     }
     // Records: EventTime timestamps (fixext8 type 0) that are not group markers.
-    let records =
-        count(&reference, &[0xd7, 0x00]) - count(&reference, &start) - count(&reference, &end);
+    let records = count(&reference, &[0xd7, 0x00]) - count(&reference, &start) - count(&reference, &end);
     if records == 0 || edited != records {
         return Err(format!("{edited} of {records} records edited").into());
     }
@@ -371,16 +167,9 @@ fn batch_call_keeps_group_structure(host: &Host) -> Result<(), Failed> {
     // writes the empty groups (v4.2.8 does, v5.1.1 writes nothing), their markers are intact.
     let dropped = otlp_through_filter(host, Some(("filter_batch.wasm", "drop_grouped")), true)?;
     let left = count(&dropped, &[0xd7, 0x00]) - count(&dropped, &start) - count(&dropped, &end);
-    let markers_ok = dropped.is_empty()
-        || (count(&dropped, &start) == count(&reference, &start)
-            && count(&dropped, &end) == count(&reference, &end));
+    let markers_ok = dropped.is_empty() || (count(&dropped, &start) == count(&reference, &start) && count(&dropped, &end) == count(&reference, &end));
     if left != 0 || !markers_ok {
-        return Err(format!(
-            "drop_grouped: {left} records left, markers {} / {}",
-            count(&dropped, &start),
-            count(&dropped, &end)
-        )
-        .into());
+        return Err(format!("drop_grouped: {left} records left, markers {} / {}", count(&dropped, &start), count(&dropped, &end)).into());
     }
     Ok(())
 }
@@ -390,32 +179,11 @@ fn input_emits_records(host: &Host) -> Result<(), Failed> {
     let wp = format!("wasi_path={}", fixture("exec_hello.wasm").display());
     let r = run(
         host,
-        &[
-            "-e",
-            p.input.to_str().unwrap(),
-            "-i",
-            "exec_wasi_wasmer",
-            "-p",
-            &wp,
-            "-p",
-            "interval_sec=0",
-            "-p",
-            "interval_nsec=200000000",
-            "-o",
-            "stdout",
-            "-p",
-            "format=json_lines",
-            "-f",
-            "0.2",
-        ],
+        &["-e", p.input.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-p", &wp, "-p", "interval_sec=0", "-p", "interval_nsec=200000000", "-o", "stdout", "-p", "format=json_lines", "-f", "0.2"],
         Duration::from_secs(3),
     );
     r.assert_no_crash()?;
-    check(
-        !r.json_records().is_empty(),
-        "no records from the input",
-        &r,
-    )
+    check(!r.json_records().is_empty(), "no records from the input", &r)
 }
 
 /// The same filter + input loaded through each route the host offers.
@@ -423,79 +191,25 @@ fn loads_through_every_route(host: &Host) -> Result<(), Failed> {
     let p = plugins();
     let dir = scratch_dir("routes");
     let (hello, identity) = (fixture("exec_hello.wasm"), fixture("filter_identity.wasm"));
-    let pipeline_classic = format!(
-        "[SERVICE]\n    flush 0.2\n    plugins_file {{PF}}\n[INPUT]\n    name exec_wasi_wasmer\n    wasi_path {}\n    interval_sec 0\n    interval_nsec 200000000\n[FILTER]\n    name wasm_wasmer\n    match *\n    wasm_path {}\n    function_name filter\n[OUTPUT]\n    name stdout\n    match *\n    format json_lines\n",
-        hello.display(),
-        identity.display()
-    );
-    let pipeline_yaml = format!(
-        "pipeline:\n  inputs:\n    - name: exec_wasi_wasmer\n      wasi_path: {}\n      interval_sec: 0\n      interval_nsec: 200000000\n  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: filter\n  outputs:\n    - name: stdout\n      match: '*'\n      format: json_lines\n",
-        hello.display(),
-        identity.display()
-    );
-    let classic_pf = write_file(
-        &dir,
-        "plugins.conf",
-        format!(
-            "[PLUGINS]\n    Path {}\n    Path {}\n",
-            p.input.display(),
-            p.filter.display()
-        ),
-    );
-    let yaml_pf = write_file(
-        &dir,
-        "plugins.yaml",
-        format!(
-            "plugins:\n  - {}\n  - {}\n",
-            p.input.display(),
-            p.filter.display()
-        ),
-    );
+    let pipeline_classic = format!("[SERVICE]\n    flush 0.2\n    plugins_file {{PF}}\n[INPUT]\n    name exec_wasi_wasmer\n    wasi_path {}\n    interval_sec 0\n    interval_nsec 200000000\n[FILTER]\n    name wasm_wasmer\n    match *\n    wasm_path {}\n    function_name filter\n[OUTPUT]\n    name stdout\n    match *\n    format json_lines\n", hello.display(), identity.display());
+    let pipeline_yaml = format!("pipeline:\n  inputs:\n    - name: exec_wasi_wasmer\n      wasi_path: {}\n      interval_sec: 0\n      interval_nsec: 200000000\n  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: filter\n  outputs:\n    - name: stdout\n      match: '*'\n      format: json_lines\n", hello.display(), identity.display());
+    let classic_pf = write_file(&dir, "plugins.conf", format!("[PLUGINS]\n    Path {}\n    Path {}\n", p.input.display(), p.filter.display()));
+    let yaml_pf = write_file(&dir, "plugins.yaml", format!("plugins:\n  - {}\n  - {}\n", p.input.display(), p.filter.display()));
     let routes: Vec<(&str, Vec<String>)> = vec![
         ("-e", {
-            let c = write_file(
-                &dir,
-                "e.yaml",
-                format!("service:\n  flush: 0.2\n{pipeline_yaml}"),
-            );
-            vec![
-                "-e".into(),
-                p.input.display().to_string(),
-                "-e".into(),
-                p.filter.display().to_string(),
-                "-c".into(),
-                c.display().to_string(),
-            ]
+            let c = write_file(&dir, "e.yaml", format!("service:\n  flush: 0.2\n{pipeline_yaml}"));
+            vec!["-e".into(), p.input.display().to_string(), "-e".into(), p.filter.display().to_string(), "-c".into(), c.display().to_string()]
         }),
         ("classic plugins_file", {
-            let c = write_file(
-                &dir,
-                "classic.conf",
-                pipeline_classic.replace("{PF}", classic_pf.to_str().unwrap()),
-            );
+            let c = write_file(&dir, "classic.conf", pipeline_classic.replace("{PF}", classic_pf.to_str().unwrap()));
             vec!["-c".into(), c.display().to_string()]
         }),
         ("YAML plugins_file", {
-            let c = write_file(
-                &dir,
-                "pf.yaml",
-                format!(
-                    "service:\n  flush: 0.2\n  plugins_file: {}\n{pipeline_yaml}",
-                    yaml_pf.display()
-                ),
-            );
+            let c = write_file(&dir, "pf.yaml", format!("service:\n  flush: 0.2\n  plugins_file: {}\n{pipeline_yaml}", yaml_pf.display()));
             vec!["-c".into(), c.display().to_string()]
         }),
         ("YAML plugins: section", {
-            let c = write_file(
-                &dir,
-                "plugins-section.yaml",
-                format!(
-                    "service:\n  flush: 0.2\nplugins:\n  - {}\n  - {}\n{pipeline_yaml}",
-                    p.input.display(),
-                    p.filter.display()
-                ),
-            );
+            let c = write_file(&dir, "plugins-section.yaml", format!("service:\n  flush: 0.2\nplugins:\n  - {}\n  - {}\n{pipeline_yaml}", p.input.display(), p.filter.display()));
             vec!["-c".into(), c.display().to_string()]
         }),
     ];
@@ -503,11 +217,7 @@ fn loads_through_every_route(host: &Host) -> Result<(), Failed> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let r = run(host, &args, Duration::from_secs(3));
         r.assert_no_crash()?;
-        check(
-            !r.json_records().is_empty(),
-            format!("route {route}: no records"),
-            &r,
-        )?;
+        check(!r.json_records().is_empty(), format!("route {route}: no records"), &r)?;
     }
     Ok(())
 }
@@ -518,27 +228,12 @@ fn main() {
         "foundation",
         &[
             ("help_lists_our_properties", help_lists_our_properties),
-            (
-                "unknown_property_is_refused_by_the_host",
-                unknown_property_is_refused_by_the_host,
-            ),
-            (
-                "missing_required_property_names_it",
-                missing_required_property_names_it,
-            ),
-            (
-                "invalid_property_value_names_it",
-                invalid_property_value_names_it,
-            ),
-            (
-                "filter_keeps_groups_and_metadata_byte_for_byte",
-                filter_keeps_groups_and_metadata_byte_for_byte,
-            ),
+            ("unknown_property_is_refused_by_the_host", unknown_property_is_refused_by_the_host),
+            ("missing_required_property_names_it", missing_required_property_names_it),
+            ("invalid_property_value_names_it", invalid_property_value_names_it),
+            ("filter_keeps_groups_and_metadata_byte_for_byte", filter_keeps_groups_and_metadata_byte_for_byte),
             ("input_emits_records", input_emits_records),
-            (
-                "batch_call_keeps_group_structure",
-                batch_call_keeps_group_structure,
-            ),
+        ("batch_call_keeps_group_structure", batch_call_keeps_group_structure),
             ("loads_through_every_route", loads_through_every_route),
         ],
     );

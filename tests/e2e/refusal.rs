@@ -9,12 +9,7 @@ fn build_host(looks_like_fluent_bit: bool) -> PathBuf {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("hosts/fake_host.c");
     let out = scratch_dir("fake-host").join("fake_host");
     let mut cc = Command::new("cc");
-    cc.arg("-O1")
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .arg("-ldl")
-        .arg("-rdynamic");
+    cc.arg("-O1").arg("-o").arg(&out).arg(&src).arg("-ldl").arg("-rdynamic");
     if looks_like_fluent_bit {
         cc.arg("-DLOOKS_LIKE_FLUENT_BIT");
     }
@@ -27,54 +22,19 @@ fn build_host(looks_like_fluent_bit: bool) -> PathBuf {
 fn plugins() -> [(PathBuf, &'static str, &'static str, &'static str); 2] {
     let d = target_profile_dir();
     [
-        (
-            d.join("libexec_wasi.so"),
-            "in_exec_wasi_wasmer_plugin",
-            "24",
-            "48",
-        ),
-        (
-            d.join("libfilter_wasm.so"),
-            "filter_wasm_wasmer_plugin",
-            "8",
-            "40",
-        ),
+        (d.join("libexec_wasi.so"), "in_exec_wasi_wasmer_plugin", "24", "48"),
+        (d.join("libfilter_wasm.so"), "filter_wasm_wasmer_plugin", "8", "40"),
     ]
 }
 
 fn run(host: &PathBuf, expect: &str) {
     for (lib, sym, name_off, init_off) in plugins() {
-        assert!(
-            lib.exists(),
-            "{} missing: build the workspace first",
-            lib.display()
-        );
-        let out = Command::new(host)
-            .arg(&lib)
-            .arg(sym)
-            .arg(name_off)
-            .arg(init_off)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{sym}: expected a clean refusal, got {:?}\n{text}",
-            out.status
-        );
-        assert!(
-            text.contains("refusing to start") && text.contains(expect),
-            "{sym}: no refusal line naming the cause\n{text}"
-        );
-        assert!(
-            text.contains("v3.2.3 to v5.1"),
-            "{sym}: the refusal does not name the tested range\n{text}"
-        );
+        assert!(lib.exists(), "{} missing: build the workspace first", lib.display());
+        let out = Command::new(host).arg(&lib).arg(sym).arg(name_off).arg(init_off).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{sym}: expected a clean refusal, got {:?}\n{text}", out.status);
+        assert!(text.contains("refusing to start") && text.contains(expect), "{sym}: no refusal line naming the cause\n{text}");
+        assert!(text.contains("v3.2.3 to v5.1"), "{sym}: the refusal does not name the tested range\n{text}");
     }
 }
 

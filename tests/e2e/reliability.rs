@@ -27,71 +27,30 @@ fn traps_in_both_libraries_survive_hot_reloads(host: &Host) -> Result<(), Failed
     let dir = scratch_dir("reload");
     let cfg = both_plugins_config(&dir, true);
     let reloads = 20;
-    let signals: Vec<(Duration, i32)> = (0..reloads)
-        .map(|i| (Duration::from_millis(2000 + 1500 * i), libc::SIGHUP))
-        .collect();
+    let signals: Vec<(Duration, i32)> = (0..reloads).map(|i| (Duration::from_millis(2000 + 1500 * i), libc::SIGHUP)).collect();
     let total = Duration::from_millis(2000 + 1500 * reloads + 3000);
     let r = run_signals(host, &["-c", cfg.to_str().unwrap()], total, &signals);
     r.assert_no_crash()?;
     let log = r.log();
     let reloaded = log.matches("[reload] start everything").count();
     eprintln!("  {reloads} SIGHUPs sent; {reloaded} reload lines logged");
-    check(
-        reloaded == reloads as usize,
-        format!("{reloaded} of {reloads} reloads happened"),
-        &r,
-    )?;
+    check(reloaded == reloads as usize, format!("{reloaded} of {reloads} reloads happened"), &r)?;
     // What happened after the last reload: both guests still trap cleanly.
     let tail_start = log.rfind("[reload] start everything").unwrap_or(0);
     let tail = &log[tail_start..];
-    check(
-        tail.contains("exec_trap.wasm trapped"),
-        "no exec_wasi trap caught after the last reload",
-        &r,
-    )?;
-    check(
-        tail.contains("guest trapped"),
-        "no filter trap caught after the last reload",
-        &r,
-    )?;
+    check(tail.contains("exec_trap.wasm trapped"), "no exec_wasi trap caught after the last reload", &r)?;
+    check(tail.contains("guest trapped"), "no filter trap caught after the last reload", &r)?;
     // Time limits in both libraries too.
-    check(
-        tail.contains("exec_loop.wasm was interrupted at the timeout of 1s"),
-        "no exec_wasi time limit after the last reload",
-        &r,
-    )?;
-    check(
-        tail.contains("exceeded the time limit of 200ms"),
-        "no filter time limit after the last reload",
-        &r,
-    )?;
+    check(tail.contains("exec_loop.wasm was interrupted at the timeout of 1s"), "no exec_wasi time limit after the last reload", &r)?;
+    check(tail.contains("exceeded the time limit of 200ms"), "no filter time limit after the last reload", &r)?;
     let rss = &r.rss_kib;
-    let (early, late) = (
-        rss.get(rss.len() / 4).copied().unwrap_or(0),
-        rss.last().copied().unwrap_or(0),
-    );
-    eprintln!(
-        "  RSS after ~5 reloads {} MiB, after {reloads}: {} MiB",
-        early / 1024,
-        late / 1024
-    );
-    check(
-        late <= early + 64 * 1024,
-        format!("RSS grew across reloads: {early} -> {late} KiB"),
-        &r,
-    )?;
+    let (early, late) = (rss.get(rss.len() / 4).copied().unwrap_or(0), rss.last().copied().unwrap_or(0));
+    eprintln!("  RSS after ~5 reloads {} MiB, after {reloads}: {} MiB", early / 1024, late / 1024);
+    check(late <= early + 64 * 1024, format!("RSS grew across reloads: {early} -> {late} KiB"), &r)?;
     let boom = r.bodies().iter().filter(|b| b["w"] == "boom").count();
-    let wasi = r
-        .bodies()
-        .iter()
-        .filter(|b| b["wasi_stdout"] == "before trap 1")
-        .count();
+    let wasi = r.bodies().iter().filter(|b| b["wasi_stdout"] == "before trap 1").count();
     eprintln!("  {boom} filter records kept through traps, {wasi} exec runs' lines kept");
-    check(
-        boom > 100 && wasi > 20,
-        format!("records stopped flowing: {boom} filter, {wasi} exec"),
-        &r,
-    )
+    check(boom > 100 && wasi > 20, format!("records stopped flowing: {boom} filter, {wasi} exec"), &r)
 }
 
 /// SIGTERM while a guest loops: the host stops within its grace period.
@@ -105,28 +64,12 @@ fn sigterm_during_a_guest_that_never_returns(host: &Host) -> Result<(), Failed> 
     );
     let cfg = write_file(&dir, "fluent-bit.yaml", yaml);
     let started = std::time::Instant::now();
-    let r = run_signals(
-        host,
-        &["-c", cfg.to_str().unwrap()],
-        Duration::from_secs(20),
-        &[(Duration::from_secs(2), libc::SIGTERM)],
-    );
+    let r = run_signals(host, &["-c", cfg.to_str().unwrap()], Duration::from_secs(20), &[(Duration::from_secs(2), libc::SIGTERM)]);
     let took = started.elapsed();
     r.assert_no_crash()?;
-    eprintln!(
-        "  stopped {:.1} s after start (SIGTERM at 2 s, grace 2 s)",
-        took.as_secs_f64()
-    );
-    check(
-        r.log().contains("SIGTERM"),
-        "the host did not run until the SIGTERM",
-        &r,
-    )?;
-    check(
-        !r.timed_out && took >= Duration::from_secs(2) && took < Duration::from_secs(9),
-        format!("shutdown took {took:?}"),
-        &r,
-    )
+    eprintln!("  stopped {:.1} s after start (SIGTERM at 2 s, grace 2 s)", took.as_secs_f64());
+    check(r.log().contains("SIGTERM"), "the host did not run until the SIGTERM", &r)?;
+    check(!r.timed_out && took >= Duration::from_secs(2) && took < Duration::from_secs(9), format!("shutdown took {took:?}"), &r)
 }
 
 /// A million records through two filter instances (msgpack identity, then a JSON edit) from
@@ -136,16 +79,10 @@ fn a_million_records_in_equals_out(host: &Host) -> Result<(), Failed> {
     let dir = scratch_dir("load");
     let mut input = String::with_capacity(N * 48);
     for i in 0..N {
-        input.push_str(&format!(
-            "{{\"i\":{i},\"msg\":\"load test record\",\"zero\":0}}\n"
-        ));
+        input.push_str(&format!("{{\"i\":{i},\"msg\":\"load test record\",\"zero\":0}}\n"));
     }
     let file = write_file(&dir, "in.jsonl", input);
-    write_file(
-        &dir,
-        "parsers.conf",
-        "[PARSER]\n    name json\n    format json\n",
-    );
+    write_file(&dir, "parsers.conf", "[PARSER]\n    name json\n    format json\n");
     let p = plugins();
     let yaml = format!(
         "service:\n  flush: 0.5\n  grace: 5\n  parsers_file: {}\nplugins:\n  - {}\npipeline:\n  inputs:\n    - name: tail\n      path: {}\n      parser: json\n      read_from_head: true\n      exit_on_eof: true\n      threaded: true\n      tag: load\n  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: filter\n      event_format: msgpack\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: add_field\n  outputs:\n    - name: file\n      match: '*'\n      path: {}\n      file: out.jsonl\n      format: plain\n",
@@ -158,18 +95,10 @@ fn a_million_records_in_equals_out(host: &Host) -> Result<(), Failed> {
     );
     let cfg = write_file(&dir, "fluent-bit.yaml", yaml);
     let started = std::time::Instant::now();
-    let r = run(
-        host,
-        &["-c", cfg.to_str().unwrap()],
-        Duration::from_secs(300),
-    );
+    let r = run(host, &["-c", cfg.to_str().unwrap()], Duration::from_secs(300));
     let took = started.elapsed();
     r.assert_no_crash()?;
-    check(
-        !r.timed_out && r.code() == Some(0),
-        "the host did not finish by itself",
-        &r,
-    )?;
+    check(!r.timed_out && r.code() == Some(0), "the host did not finish by itself", &r)?;
     let out = std::fs::read_to_string(dir.join("out.jsonl"))?;
     let mut n = 0usize;
     for line in out.lines() {
@@ -181,41 +110,19 @@ fn a_million_records_in_equals_out(host: &Host) -> Result<(), Failed> {
     }
     let rss = &r.rss_kib;
     let warm = rss.get(rss.len() / 4..).unwrap_or_default();
-    let (lo, hi) = (
-        warm.iter().min().copied().unwrap_or(0),
-        warm.iter().max().copied().unwrap_or(0),
-    );
-    eprintln!(
-        "  {n} of {N} records out in {:.1} s; RSS after warm-up {} to {} MiB ({} samples)",
-        took.as_secs_f64(),
-        lo / 1024,
-        hi / 1024,
-        rss.len()
-    );
+    let (lo, hi) = (warm.iter().min().copied().unwrap_or(0), warm.iter().max().copied().unwrap_or(0));
+    eprintln!("  {n} of {N} records out in {:.1} s; RSS after warm-up {} to {} MiB ({} samples)", took.as_secs_f64(), lo / 1024, hi / 1024, rss.len());
     check(n == N, format!("{n} records out of {N}"), &r)?;
     // A per-record leak of even 256 bytes would add 244 MiB.
-    check(
-        hi.saturating_sub(lo) < 128 * 1024,
-        format!("RSS grew from {lo} to {hi} KiB after warm-up"),
-        &r,
-    )
+    check(hi.saturating_sub(lo) < 128 * 1024, format!("RSS grew from {lo} to {hi} KiB after warm-up"), &r)
 }
 
 fn main() {
     let args = Arguments::from_args();
     let cases: &[(&'static str, fn(&Host) -> Result<(), Failed>)] = &[
-        (
-            "traps_in_both_libraries_survive_hot_reloads",
-            traps_in_both_libraries_survive_hot_reloads,
-        ),
-        (
-            "sigterm_during_a_guest_that_never_returns",
-            sigterm_during_a_guest_that_never_returns,
-        ),
-        (
-            "a_million_records_in_equals_out",
-            a_million_records_in_equals_out,
-        ),
+        ("traps_in_both_libraries_survive_hot_reloads", traps_in_both_libraries_survive_hot_reloads),
+        ("sigterm_during_a_guest_that_never_returns", sigterm_during_a_guest_that_never_returns),
+        ("a_million_records_in_equals_out", a_million_records_in_equals_out),
     ];
     libtest_mimic::run(&args, trials_per_host("reliability", cases)).exit();
 }

@@ -16,11 +16,7 @@ fn build_all() -> Result<PathBuf, String> {
         .get_or_init(|| {
             let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/build.sh");
             let out = out_dir();
-            let res = Command::new("bash")
-                .arg(&script)
-                .arg(&out)
-                .output()
-                .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+            let res = Command::new("bash").arg(&script).arg(&out).output().map_err(|e| format!("cannot run {}: {e}", script.display()))?;
             if !res.status.success() {
                 return Err(format!(
                     "{} failed:\n{}{}",
@@ -39,11 +35,7 @@ fn build_all() -> Result<PathBuf, String> {
 pub fn fixture(name: &str) -> PathBuf {
     let dir = build_all().unwrap_or_else(|e| panic!("guest fixtures: {e}"));
     let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "fixture {name} was not built into {}",
-        dir.display()
-    );
+    assert!(p.exists(), "fixture {name} was not built into {}", dir.display());
     p
 }
 

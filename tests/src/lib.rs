@@ -27,12 +27,7 @@ impl Host {
     fn probe(bin: PathBuf) -> Option<Host> {
         let out = Command::new(&bin).arg("--version").output().ok()?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let version = text
-            .lines()
-            .next()?
-            .trim()
-            .strip_prefix("Fluent Bit ")?
-            .to_owned();
+        let version = text.lines().next()?.trim().strip_prefix("Fluent Bit ")?.to_owned();
         Some(Host { bin, version })
     }
 }
@@ -49,11 +44,7 @@ pub fn hosts() -> Vec<Host> {
     if bins.is_empty() {
         // The official packages' prefix, then versioned side-by-side prefixes
         // (/opt/fluent-bit-<version>), then PATH.
-        bins.extend(
-            ["/opt/fluent-bit/bin/fluent-bit".into()]
-                .into_iter()
-                .filter(|p: &PathBuf| p.exists()),
-        );
+        bins.extend(["/opt/fluent-bit/bin/fluent-bit".into()].into_iter().filter(|p: &PathBuf| p.exists()));
         let mut versioned: Vec<PathBuf> = std::fs::read_dir("/opt")
             .into_iter()
             .flatten()
@@ -73,31 +64,21 @@ pub fn hosts() -> Vec<Host> {
         match Host::probe(b.clone()) {
             Some(h) if !hosts.iter().any(|x: &Host| x.bin == h.bin) => hosts.push(h),
             Some(_) => {}
-            None => eprintln!(
-                "e2e: WARNING: {} does not run as fluent-bit; ignored",
-                b.display()
-            ),
+            None => eprintln!("e2e: WARNING: {} does not run as fluent-bit; ignored", b.display()),
         }
     }
     hosts
 }
 
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
 }
 
 /// Where cargo put the artefacts of the profile this test was built with.
 pub fn target_profile_dir() -> PathBuf {
     // <target>/<profile>/deps/<test-binary>
     let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir layout")
-        .to_path_buf()
+    exe.parent().and_then(Path::parent).expect("target dir layout").to_path_buf()
 }
 
 /// Our plugins, installed in a private directory under the names the loader needs.
@@ -119,11 +100,7 @@ pub fn plugins() -> Plugins {
     let dir = scratch_dir("plugins");
     let install = |from: &str, to: &str| {
         let src = built.join(from);
-        assert!(
-            src.exists(),
-            "{} is missing: run `cargo build --release -p in_exec_wasi -p filter_wasm` first",
-            src.display()
-        );
+        assert!(src.exists(), "{} is missing: run `cargo build --release -p in_exec_wasi -p filter_wasm` first", src.display());
         let dst = dir.join(to);
         // A symlink: the loader only looks at the name; the file is a few hundred MB with
         // line tables.
@@ -142,12 +119,7 @@ pub fn plugins() -> Plugins {
 pub fn scratch_dir(what: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!(
-        "flb-wasmer-e2e-{}-{}-{}",
-        std::process::id(),
-        what,
-        n
-    ));
+    let dir = std::env::temp_dir().join(format!("flb-wasmer-e2e-{}-{}-{}", std::process::id(), what, n));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
@@ -183,11 +155,7 @@ impl Run {
 
     /// Records printed by `-o stdout -p format=json_lines`.
     pub fn json_records(&self) -> Vec<serde_json::Value> {
-        self.stdout
-            .lines()
-            .filter(|l| l.starts_with('{'))
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        self.stdout.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
     /// Record bodies without the `date` key the stdout output adds.
@@ -232,35 +200,17 @@ pub fn run_in(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>
 }
 
 /// As [`run`], in `cwd` and with extra environment variables.
-pub fn run_env(
-    host: &Host,
-    args: &[&str],
-    deadline: Duration,
-    cwd: Option<&Path>,
-    env: &[(&str, &str)],
-) -> Run {
+pub fn run_env(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>, env: &[(&str, &str)]) -> Run {
     run_full(host, args, deadline, cwd, env, &[])
 }
 
 /// As [`run`], sending each `(after, signal)` to the host once `after` has passed (e.g.
 /// SIGHUP for a hot reload).
-pub fn run_signals(
-    host: &Host,
-    args: &[&str],
-    deadline: Duration,
-    signals: &[(Duration, i32)],
-) -> Run {
+pub fn run_signals(host: &Host, args: &[&str], deadline: Duration, signals: &[(Duration, i32)]) -> Run {
     run_full(host, args, deadline, None, &[], signals)
 }
 
-pub fn run_full(
-    host: &Host,
-    args: &[&str],
-    deadline: Duration,
-    cwd: Option<&Path>,
-    env: &[(&str, &str)],
-    signals: &[(Duration, i32)],
-) -> Run {
+pub fn run_full(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>, env: &[(&str, &str)], signals: &[(Duration, i32)]) -> Run {
     let mut pending: Vec<(Duration, i32)> = signals.to_vec();
     pending.sort_by_key(|s| std::cmp::Reverse(s.0));
     let dir = scratch_dir("run");
@@ -312,10 +262,7 @@ pub fn run_full(
 
 fn rss_of(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Writes `text` to `dir/name` and returns the path.
@@ -327,37 +274,22 @@ pub fn write_file(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
 
 /// Builds the trial list for a suite: every case once per host; all ignored, with the reason
 /// printed loudly, when there is no host.
-pub fn trials_per_host(
-    suite: &str,
-    cases: &[(&'static str, fn(&Host) -> Result<(), Failed>)],
-) -> Vec<Trial> {
+pub fn trials_per_host(suite: &str, cases: &[(&'static str, fn(&Host) -> Result<(), Failed>)]) -> Vec<Trial> {
     let hosts = hosts();
     if hosts.is_empty() {
         eprintln!(
             "\n*** e2e {suite}: SKIPPED {} tests: no fluent-bit found (set FLUENT_BIT_BIN, or install the official package at /opt/fluent-bit) ***\n",
             cases.len()
         );
-        return cases
-            .iter()
-            .map(|(name, _)| {
-                Trial::test(format!("{suite}::{name}"), || Ok(())).with_ignored_flag(true)
-            })
-            .collect();
+        return cases.iter().map(|(name, _)| Trial::test(format!("{suite}::{name}"), || Ok(())).with_ignored_flag(true)).collect();
     }
     let mut trials = Vec::new();
     for host in &hosts {
-        eprintln!(
-            "e2e {suite}: host {} = Fluent Bit {}",
-            host.bin.display(),
-            host.version
-        );
+        eprintln!("e2e {suite}: host {} = Fluent Bit {}", host.bin.display(), host.version);
         for (name, case) in cases {
             let host = host.clone();
             let case = *case;
-            trials.push(Trial::test(
-                format!("{}::{suite}::{name}", host.version),
-                move || case(&host),
-            ));
+            trials.push(Trial::test(format!("{}::{suite}::{name}", host.version), move || case(&host)));
         }
     }
     trials
@@ -365,9 +297,5 @@ pub fn trials_per_host(
 
 /// Fails with `msg` and the host log unless `cond` holds.
 pub fn check(cond: bool, msg: impl std::fmt::Display, run: &Run) -> Result<(), Failed> {
-    if cond {
-        Ok(())
-    } else {
-        Err(format!("{msg}\n--- host output ---\n{}", run.log()).into())
-    }
+    if cond { Ok(()) } else { Err(format!("{msg}\n--- host output ---\n{}", run.log()).into()) }
 }

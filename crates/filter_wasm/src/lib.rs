@@ -36,31 +36,14 @@ fn bad(prop: &str, msg: impl std::fmt::Display) -> flb_plugin::Error {
 /// Reads and validates the properties.
 pub fn config_from(p: &Properties) -> flb_plugin::Result<FilterConfig> {
     let wasm_path = PathBuf::from(p.required_str("wasm_path")?);
-    std::fs::File::open(&wasm_path).map_err(|e| {
-        bad(
-            "wasm_path",
-            format!("cannot read {}: {e}", wasm_path.display()),
-        )
-    })?;
+    std::fs::File::open(&wasm_path).map_err(|e| bad("wasm_path", format!("cannot read {}: {e}", wasm_path.display())))?;
     let function = p.required_str("function_name")?;
-    let format = EventFormat::parse(&p.str("event_format")?.unwrap_or_default())
-        .ok_or_else(|| bad("event_format", "expected json or msgpack"))?;
-    let on_error = OnError::parse(&p.str("on_error")?.unwrap_or_default())
-        .ok_or_else(|| bad("on_error", "expected keep or drop"))?;
-    let preopens = p
-        .list("accessible_paths")?
-        .into_iter()
-        .map(|path| Preopen {
-            path: path.into(),
-            read_only: false,
-        })
-        .collect::<Vec<_>>();
+    let format = EventFormat::parse(&p.str("event_format")?.unwrap_or_default()).ok_or_else(|| bad("event_format", "expected json or msgpack"))?;
+    let on_error = OnError::parse(&p.str("on_error")?.unwrap_or_default()).ok_or_else(|| bad("on_error", "expected keep or drop"))?;
+    let preopens = p.list("accessible_paths")?.into_iter().map(|path| Preopen { path: path.into(), read_only: false }).collect::<Vec<_>>();
     for po in &preopens {
         if !po.path.is_dir() {
-            return Err(bad(
-                "accessible_paths",
-                format!("{} is not a directory", po.path.display()),
-            ));
+            return Err(bad("accessible_paths", format!("{} is not a directory", po.path.display())));
         }
     }
     let timeout = p.time("timeout")?.filter(|d| !d.is_zero());
@@ -68,43 +51,23 @@ pub fn config_from(p: &Properties) -> flb_plugin::Result<FilterConfig> {
     if memory_max < 65536 {
         return Err(bad("memory_limit", "must be at least 64k (one wasm page)"));
     }
-    let compiler = Compiler::parse(&p.str("compiler")?.unwrap_or_default())
-        .ok_or_else(|| bad("compiler", "expected cranelift or singlepass"))?;
-    let cache_dir = p
-        .str("cache_dir")?
-        .filter(|s| !s.trim().is_empty())
-        .map(PathBuf::from);
+    let compiler = Compiler::parse(&p.str("compiler")?.unwrap_or_default()).ok_or_else(|| bad("compiler", "expected cranelift or singlepass"))?;
+    let cache_dir = p.str("cache_dir")?.filter(|s| !s.trim().is_empty()).map(PathBuf::from);
     let init_config = match (p.str("config")?, p.str("config_file")?) {
-        (Some(_), Some(_)) => {
-            return Err(bad("config_file", "set config or config_file, not both"));
-        }
+        (Some(_), Some(_)) => return Err(bad("config_file", "set config or config_file, not both")),
         (Some(c), None) => Some(c.into_bytes()),
-        (None, Some(f)) => Some(
-            std::fs::read(&f).map_err(|e| bad("config_file", format!("cannot read {f}: {e}")))?,
-        ),
+        (None, Some(f)) => Some(std::fs::read(&f).map_err(|e| bad("config_file", format!("cannot read {f}: {e}")))?),
         (None, None) => None,
     };
     Ok(FilterConfig {
         init_config,
-        wasi: WasiOptions {
-            preopens,
-            program_name: function.clone(),
-            ..Default::default()
-        },
+        wasi: WasiOptions { preopens, program_name: function.clone(), ..Default::default() },
         wasm_path,
         function,
         format,
         on_error,
-        limits: Limits {
-            memory_max,
-            call_timeout: timeout,
-            ..Limits::default()
-        },
-        engine: EngineOptions {
-            compiler,
-            metering: timeout.is_some(),
-            cache_dir,
-        },
+        limits: Limits { memory_max, call_timeout: timeout, ..Limits::default() },
+        engine: EngineOptions { compiler, metering: timeout.is_some(), cache_dir },
     })
 }
 
@@ -118,32 +81,18 @@ impl Filter for Plugin {
     fn init(instance: &FilterInstance, properties: &Properties) -> flb_plugin::Result<Self> {
         let config = config_from(properties)?;
         let mut filter = WasmFilter::load(config)?;
-        instance.logger().debug(format!(
-            "records are passed through {}",
-            filter.describe_allocator()
-        ));
+        instance.logger().debug(format!("records are passed through {}", filter.describe_allocator()));
         Ok(Plugin { filter })
     }
 
     fn filter(&mut self, chunk: &[u8], tag: &str, out: &mut Vec<u8>) -> FilterAction {
-        if self.filter.filter_chunk(chunk, tag, out) {
-            FilterAction::Modified
-        } else {
-            FilterAction::NotTouched
-        }
+        if self.filter.filter_chunk(chunk, tag, out) { FilterAction::Modified } else { FilterAction::NotTouched }
     }
 
     fn exit(&mut self) {
         let s = self.filter.stats;
-        let line = format!(
-            "records: kept {} modified {} dropped {} errors {}",
-            s.kept, s.modified, s.dropped, s.errors
-        );
-        if s.errors > 0 {
-            log::warn!("{line}")
-        } else {
-            log::debug!("{line}")
-        }
+        let line = format!("records: kept {} modified {} dropped {} errors {}", s.kept, s.modified, s.dropped, s.errors);
+        if s.errors > 0 { log::warn!("{line}") } else { log::debug!("{line}") }
     }
 }
 

@@ -28,21 +28,15 @@ pub fn object_len(bytes: &[u8]) -> Result<usize, DecodeError> {
     let mut pending: u64 = 1;
     while pending > 0 {
         pending -= 1;
-        let Some(&b) = bytes.get(pos) else {
-            return Err(err(pos, "truncated msgpack"));
-        };
+        let Some(&b) = bytes.get(pos) else { return Err(err(pos, "truncated msgpack")) };
         let start = pos;
         pos += 1;
         let need = |pos: usize, n: usize| -> Result<usize, DecodeError> {
-            pos.checked_add(n)
-                .filter(|&e| e <= bytes.len())
-                .ok_or(err(start, "truncated msgpack"))
+            pos.checked_add(n).filter(|&e| e <= bytes.len()).ok_or(err(start, "truncated msgpack"))
         };
         let be = |pos: usize, n: usize| -> Result<u64, DecodeError> {
             let end = need(pos, n)?;
-            Ok(bytes[pos..end]
-                .iter()
-                .fold(0u64, |a, &x| (a << 8) | x as u64))
+            Ok(bytes[pos..end].iter().fold(0u64, |a, &x| (a << 8) | x as u64))
         };
         match b {
             0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => {}
@@ -121,11 +115,7 @@ pub struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     pub fn new(chunk: &'a [u8]) -> Decoder<'a> {
-        Decoder {
-            buf: chunk,
-            pos: 0,
-            failed: false,
-        }
+        Decoder { buf: chunk, pos: 0, failed: false }
     }
 
     /// The bytes not decoded yet; after an error, from the start of the bad record.
@@ -174,14 +164,7 @@ impl<'a> Decoder<'a> {
             (0xFFFF_FFFE, 0) => EventKind::GroupEnd,
             _ => EventKind::Record,
         };
-        Ok(Event {
-            raw,
-            offset: base,
-            kind,
-            time,
-            metadata,
-            body,
-        })
+        Ok(Event { raw, offset: base, kind, time, metadata, body })
     }
 }
 
@@ -208,14 +191,8 @@ impl<'a> Iterator for Decoder<'a> {
 fn array_header(b: &[u8], p: usize) -> Option<(u64, usize)> {
     match *b.get(p)? {
         x @ 0x90..=0x9f => Some(((x & 0x0f) as u64, p + 1)),
-        0xdc => Some((
-            u16::from_be_bytes(b.get(p + 1..p + 3)?.try_into().ok()?) as u64,
-            p + 3,
-        )),
-        0xdd => Some((
-            u32::from_be_bytes(b.get(p + 1..p + 5)?.try_into().ok()?) as u64,
-            p + 5,
-        )),
+        0xdc => Some((u16::from_be_bytes(b.get(p + 1..p + 3)?.try_into().ok()?) as u64, p + 3)),
+        0xdd => Some((u32::from_be_bytes(b.get(p + 1..p + 5)?.try_into().ok()?) as u64, p + 5)),
         _ => None,
     }
 }
@@ -230,34 +207,23 @@ fn timestamp(b: &[u8]) -> Option<EventTime> {
     match b {
         // EventTime: fixext8 or ext8 with length 8, type 0.
         [0xd7, 0x00, rest @ ..] | [0xc7, 0x08, 0x00, rest @ ..] if rest.len() == 8 => {
-            Some(EventTime {
-                sec: be32(&rest[..4]),
-                nsec: be32(&rest[4..]),
-            })
+            Some(EventTime { sec: be32(&rest[..4]), nsec: be32(&rest[4..]) })
         }
         _ => {
             let mut rd = b;
-            let v = rmp::decode::read_int::<i64, _>(&mut rd)
-                .ok()
-                .map(|i| i as f64)
-                .or_else(|| {
-                    let mut rd = b;
-                    match rmp::decode::read_marker(&mut rd).ok()? {
-                        rmp::Marker::F32 => {
-                            rmp::decode::read_f32(&mut &b[..]).ok().map(|f| f as f64)
-                        }
-                        rmp::Marker::F64 => rmp::decode::read_f64(&mut &b[..]).ok(),
-                        _ => None,
-                    }
-                })?;
+            let v = rmp::decode::read_int::<i64, _>(&mut rd).ok().map(|i| i as f64).or_else(|| {
+                let mut rd = b;
+                match rmp::decode::read_marker(&mut rd).ok()? {
+                    rmp::Marker::F32 => rmp::decode::read_f32(&mut &b[..]).ok().map(|f| f as f64),
+                    rmp::Marker::F64 => rmp::decode::read_f64(&mut &b[..]).ok(),
+                    _ => None,
+                }
+            })?;
             if !(0.0..=u32::MAX as f64).contains(&v) {
                 return None;
             }
             let sec = v.trunc();
-            Some(EventTime {
-                sec: sec as u32,
-                nsec: (((v - sec) * 1e9).round() as u32).min(999_999_999),
-            })
+            Some(EventTime { sec: sec as u32, nsec: (((v - sec) * 1e9).round() as u32).min(999_999_999) })
         }
     }
 }
@@ -269,18 +235,12 @@ mod tests {
     #[test]
     fn object_len_on_scalars_and_containers() {
         assert_eq!(object_len(&[0x01, 0xff]).unwrap(), 1);
-        assert_eq!(
-            object_len(&[0x82, 0xa1, b'a', 0x01, 0xa1, b'b', 0x90, 0x00]).unwrap(),
-            7
-        );
+        assert_eq!(object_len(&[0x82, 0xa1, b'a', 0x01, 0xa1, b'b', 0x90, 0x00]).unwrap(), 7);
         assert_eq!(object_len(&[0xd9, 0x03, b'a', b'b', b'c']).unwrap(), 5);
         assert!(object_len(&[0xd9, 0x03, b'a']).is_err());
         assert!(object_len(&[0xdd, 0xff, 0xff, 0xff, 0xff]).is_err());
         assert!(object_len(&[]).is_err());
-        assert_eq!(
-            object_len(&[0xc1]).unwrap_err().reason,
-            "invalid msgpack byte 0xc1"
-        );
+        assert_eq!(object_len(&[0xc1]).unwrap_err().reason, "invalid msgpack byte 0xc1");
     }
 
     #[test]
@@ -295,34 +255,20 @@ mod tests {
     #[test]
     fn timestamps_in_every_encoding() {
         let t = |b: &[u8]| timestamp(b);
-        assert_eq!(
-            t(&[0xd7, 0, 0, 0, 0, 5, 0, 0, 0, 7]),
-            Some(EventTime::new(5, 7))
-        );
-        assert_eq!(
-            t(&[0xc7, 8, 0, 0, 0, 0, 5, 0, 0, 0, 7]),
-            Some(EventTime::new(5, 7))
-        );
+        assert_eq!(t(&[0xd7, 0, 0, 0, 0, 5, 0, 0, 0, 7]), Some(EventTime::new(5, 7)));
+        assert_eq!(t(&[0xc7, 8, 0, 0, 0, 0, 5, 0, 0, 0, 7]), Some(EventTime::new(5, 7)));
         assert_eq!(t(&[0x05]), Some(EventTime::new(5, 0)));
         assert_eq!(t(&[0xce, 0, 0, 1, 0]), Some(EventTime::new(256, 0)));
-        assert_eq!(
-            t(&[0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]),
-            Some(EventTime::new(1, 500_000_000))
-        );
+        assert_eq!(t(&[0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]), Some(EventTime::new(1, 500_000_000)));
         assert_eq!(t(&[0xff]), None, "negative integers are rejected");
         assert_eq!(t(&[0xa1, b'x']), None);
     }
 
     #[test]
     fn v1_and_v2_records_and_groups() {
-        let v2 = [
-            0x92, 0x92, 0xd7, 0, 0, 0, 0, 9, 0, 0, 0, 1, 0x81, 0xa1, b'm', 0x01, 0x81, 0xa1, b'k',
-            0x02,
-        ];
+        let v2 = [0x92, 0x92, 0xd7, 0, 0, 0, 0, 9, 0, 0, 0, 1, 0x81, 0xa1, b'm', 0x01, 0x81, 0xa1, b'k', 0x02];
         let v1 = [0x92, 0x09, 0x80];
-        let gs = [
-            0x92, 0x92, 0xd7, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x80, 0x80,
-        ];
+        let gs = [0x92, 0x92, 0xd7, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x80, 0x80];
         let chunk = [&gs[..], &v2, &v1].concat();
         let evs: Vec<_> = Decoder::new(&chunk).collect::<Result<_, _>>().unwrap();
         assert_eq!(evs.len(), 3);
@@ -346,9 +292,6 @@ mod tests {
         assert_eq!((e.offset, e.reason), (5, "body is not a map"));
         assert!(d.next().is_none());
         let truncated = [0x92, 0x92, 0xd7, 0x00, 1];
-        assert_eq!(
-            Decoder::new(&truncated).next().unwrap().unwrap_err().offset,
-            2
-        );
+        assert_eq!(Decoder::new(&truncated).next().unwrap().unwrap_err().offset, 2);
     }
 }

@@ -37,24 +37,14 @@ impl Encoder {
     }
 
     /// Appends `[[time, metadata], body]`; `metadata` and `body` are msgpack maps.
-    pub fn record(
-        &mut self,
-        time: EventTime,
-        metadata: &[u8],
-        body: &[u8],
-    ) -> Result<(), EncodeError> {
+    pub fn record(&mut self, time: EventTime, metadata: &[u8], body: &[u8]) -> Result<(), EncodeError> {
         if time.sec > EventTime::MAX_SEC || time.nsec >= 1_000_000_000 {
             return Err(EncodeError::InvalidTime(time));
         }
         self.raw_record(time, metadata, body)
     }
 
-    fn raw_record(
-        &mut self,
-        time: EventTime,
-        metadata: &[u8],
-        body: &[u8],
-    ) -> Result<(), EncodeError> {
+    fn raw_record(&mut self, time: EventTime, metadata: &[u8], body: &[u8]) -> Result<(), EncodeError> {
         if !is_map(metadata) {
             return Err(EncodeError::NotAMap("metadata"));
         }
@@ -79,8 +69,7 @@ impl Encoder {
     }
 
     pub fn group_end(&mut self) {
-        self.raw_record(EventTime::GROUP_END, EMPTY_MAP, EMPTY_MAP)
-            .expect("static maps");
+        self.raw_record(EventTime::GROUP_END, EMPTY_MAP, EMPTY_MAP).expect("static maps");
     }
 
     pub fn clear(&mut self) {
@@ -115,21 +104,9 @@ mod tests {
         let evs: Vec<_> = Decoder::new(&e.buf).map(Result::unwrap).collect();
         assert_eq!(evs[0].body, &body[..]);
         assert_eq!(evs[0].time, EventTime::new(10, 20));
-        assert_eq!(
-            (evs[1].kind, evs[2].kind),
-            (EventKind::GroupStart, EventKind::GroupEnd)
-        );
-        assert!(
-            e.record(EventTime::new(0xFFFF_FFFE, 0), EMPTY_MAP, &body)
-                .is_err()
-        );
-        assert!(
-            e.record(EventTime::new(1, 1_000_000_000), EMPTY_MAP, &body)
-                .is_err()
-        );
-        assert_eq!(
-            e.record(EventTime::new(1, 0), EMPTY_MAP, &[0x01]),
-            Err(EncodeError::NotAMap("body"))
-        );
+        assert_eq!((evs[1].kind, evs[2].kind), (EventKind::GroupStart, EventKind::GroupEnd));
+        assert!(e.record(EventTime::new(0xFFFF_FFFE, 0), EMPTY_MAP, &body).is_err());
+        assert!(e.record(EventTime::new(1, 1_000_000_000), EMPTY_MAP, &body).is_err());
+        assert_eq!(e.record(EventTime::new(1, 0), EMPTY_MAP, &[0x01]), Err(EncodeError::NotAMap("body")));
     }
 }

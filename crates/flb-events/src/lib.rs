@@ -27,14 +27,8 @@ pub struct EventTime {
 impl EventTime {
     /// The largest second a normal record may carry; the two above are group markers.
     pub const MAX_SEC: u32 = 0xFFFF_FFFD;
-    pub const GROUP_START: EventTime = EventTime {
-        sec: 0xFFFF_FFFF,
-        nsec: 0,
-    };
-    pub const GROUP_END: EventTime = EventTime {
-        sec: 0xFFFF_FFFE,
-        nsec: 0,
-    };
+    pub const GROUP_START: EventTime = EventTime { sec: 0xFFFF_FFFF, nsec: 0 };
+    pub const GROUP_END: EventTime = EventTime { sec: 0xFFFF_FFFE, nsec: 0 };
 
     pub fn new(sec: u32, nsec: u32) -> EventTime {
         EventTime { sec, nsec }
@@ -42,12 +36,7 @@ impl EventTime {
 
     /// Now, from the system clock.
     pub fn now() -> EventTime {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        EventTime {
-            sec: d.as_secs().min(Self::MAX_SEC as u64) as u32,
-            nsec: d.subsec_nanos(),
-        }
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        EventTime { sec: d.as_secs().min(Self::MAX_SEC as u64) as u32, nsec: d.subsec_nanos() }
     }
 }

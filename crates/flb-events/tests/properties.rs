@@ -23,9 +23,7 @@ fn leaf() -> impl Strategy<Value = V> {
         any::<bool>().prop_map(V::Bool),
         any::<i64>().prop_map(V::Int),
         any::<u64>().prop_map(V::UInt),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(V::F64),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(V::F64),
         ".{0,40}".prop_map(V::Str),
         proptest::collection::vec(any::<u8>(), 0..300).prop_map(V::Bin),
     ]

@@ -54,32 +54,16 @@ pub struct Property {
 
 impl Property {
     pub const fn new(name: &'static str, kind: Kind, description: &'static str) -> Property {
-        Property {
-            name,
-            kind,
-            default: None,
-            description,
-            required: false,
-            multiple: false,
-        }
+        Property { name, kind, default: None, description, required: false, multiple: false }
     }
     pub const fn default(self, value: &'static str) -> Property {
-        Property {
-            default: Some(value),
-            ..self
-        }
+        Property { default: Some(value), ..self }
     }
     pub const fn required(self) -> Property {
-        Property {
-            required: true,
-            ..self
-        }
+        Property { required: true, ..self }
     }
     pub const fn multiple(self) -> Property {
-        Property {
-            multiple: true,
-            ..self
-        }
+        Property { multiple: true, ..self }
     }
 }
 
@@ -92,10 +76,7 @@ pub struct Properties<'a> {
 impl<'a> Properties<'a> {
     /// `get(name)` returns every value given for `name` (case-insensitive), in order.
     pub fn new(schema: &'static [Property], get: impl Fn(&str) -> Vec<String> + 'a) -> Self {
-        Properties {
-            schema,
-            get: Box::new(get),
-        }
+        Properties { schema, get: Box::new(get) }
     }
 
     fn spec(&self, name: &str) -> &'static Property {
@@ -110,10 +91,9 @@ impl<'a> Properties<'a> {
         let spec = self.spec(name);
         let given = (self.get)(spec.name).pop();
         match given.or_else(|| spec.default.map(str::to_owned)) {
-            None if spec.required => Err(Error(format!(
-                "property '{}' is required: {}",
-                spec.name, spec.description
-            ))),
+            None if spec.required => {
+                Err(Error(format!("property '{}' is required: {}", spec.name, spec.description)))
+            }
             v => Ok(v),
         }
     }
@@ -126,11 +106,7 @@ impl<'a> Properties<'a> {
     pub fn required_str(&self, name: &str) -> Result<String, Error> {
         match self.raw(name)? {
             Some(v) if !v.trim().is_empty() => Ok(v),
-            _ => Err(Error(format!(
-                "property '{}' is required: {}",
-                name,
-                self.spec(name).description
-            ))),
+            _ => Err(Error(format!("property '{}' is required: {}", name, self.spec(name).description))),
         }
     }
 
@@ -151,11 +127,7 @@ impl<'a> Properties<'a> {
     }
 
     pub fn time(&self, name: &str) -> Result<Option<Duration>, Error> {
-        self.parsed(
-            name,
-            parse_duration,
-            "a duration such as 30, 500ms, 2s, 5m or 1h",
-        )
+        self.parsed(name, parse_duration, "a duration such as 30, 500ms, 2s, 5m or 1h")
     }
 
     /// A comma-separated list (empty items dropped).
@@ -168,22 +140,12 @@ impl<'a> Properties<'a> {
         (self.get)(self.spec(name).name)
     }
 
-    fn parsed<T>(
-        &self,
-        name: &str,
-        parse: impl Fn(&str) -> Option<T>,
-        expected: &str,
-    ) -> Result<Option<T>, Error> {
+    fn parsed<T>(&self, name: &str, parse: impl Fn(&str) -> Option<T>, expected: &str) -> Result<Option<T>, Error> {
         match self.raw(name)? {
             None => Ok(None),
-            Some(v) => parse(&v).map(Some).ok_or_else(|| {
-                Error(format!(
-                    "property '{}': invalid value '{}', expected {}",
-                    self.spec(name).name,
-                    v,
-                    expected
-                ))
-            }),
+            Some(v) => parse(&v)
+                .map(Some)
+                .ok_or_else(|| Error(format!("property '{}': invalid value '{}', expected {}", self.spec(name).name, v, expected))),
         }
     }
 }
@@ -211,8 +173,7 @@ pub fn parse_size(v: &str) -> Option<u64> {
         _ => return None,
     };
     let bytes = num * mult;
-    (bytes >= 0.0 && bytes.is_finite() && bytes <= u64::MAX as f64 && bytes.fract() == 0.0)
-        .then_some(bytes as u64)
+    (bytes >= 0.0 && bytes.is_finite() && bytes <= u64::MAX as f64 && bytes.fract() == 0.0).then_some(bytes as u64)
 }
 
 pub fn parse_duration(v: &str) -> Option<Duration> {
@@ -232,11 +193,7 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
 }
 
 pub fn split_list(v: &str) -> Vec<String> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 #[cfg(test)]
@@ -254,11 +211,7 @@ mod tests {
 
     fn props(pairs: &'static [(&'static str, &'static str)]) -> Properties<'static> {
         Properties::new(SCHEMA, move |name| {
-            pairs
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.to_string())
-                .collect()
+            pairs.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.to_string()).collect()
         })
     }
 
@@ -281,15 +234,9 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_property_and_value() {
-        let e = props(&[("path", "x"), ("buf_size", "lots")])
-            .size("buf_size")
-            .unwrap_err()
-            .0;
+        let e = props(&[("path", "x"), ("buf_size", "lots")]).size("buf_size").unwrap_err().0;
         assert!(e.contains("'buf_size'") && e.contains("'lots'"), "{e}");
-        let e = props(&[("oneshot", "maybe")])
-            .bool("oneshot")
-            .unwrap_err()
-            .0;
+        let e = props(&[("oneshot", "maybe")]).bool("oneshot").unwrap_err().0;
         assert!(e.contains("'oneshot'"), "{e}");
     }
 

@@ -71,10 +71,7 @@ pub(crate) unsafe extern "C" fn cb_init_refuse<F: Filter>(
     _config: *mut sys::flb_config,
     _data: *mut c_void,
 ) -> c_int {
-    library_logger::<F>().error(refusal_message(
-        F::INFO.name,
-        "this Fluent Bit's plugin ABI does not match a known layout",
-    ));
+    library_logger::<F>().error(refusal_message(F::INFO.name, "this Fluent Bit's plugin ABI does not match a known layout"));
     -1
 }
 
@@ -84,85 +81,42 @@ pub(crate) unsafe extern "C" fn cb_init<F: Filter>(
     _data: *mut c_void,
 ) -> c_int {
     let lib = library_logger::<F>();
-    ffi_guard(
-        "filter init",
-        -1,
-        |m| lib.error(m),
-        || {
-            drain_deferred();
-            let api = host::api();
-            // SAFETY: `ins` is the instance the host passes to cb_init.
-            let Some(raw) = (unsafe {
-                RawInstance::confirm(
-                    ins as *mut c_void,
-                    filter_layout(),
-                    OUR_NAME.load(Ordering::Acquire),
-                )
-            }) else {
-                lib.error(refusal_message(
-                    F::INFO.name,
-                    "the filter instance layout self-check failed",
-                ));
-                return -1;
-            };
-            // SAFETY: flb_filter_name returns the instance's NUL-terminated name.
-            let name = unsafe { CStr::from_ptr(api.filter_name.unwrap()(ins)) }
-                .to_string_lossy()
-                .into_owned();
-            let logger = Logger::new(
-                "filter",
-                &F::INFO.name.to_string_lossy(),
-                &name,
-                raw.log_level(),
-            );
-            let properties = Properties::new(F::INFO.properties, |key| {
-                let multiple = F::INFO
-                    .properties
-                    .iter()
-                    .any(|p| p.multiple && p.name.eq_ignore_ascii_case(key));
-                if multiple {
-                    raw.property_values(key)
-                } else {
-                    get_property(ins, key)
-                }
-            });
-            let instance = FilterInstance {
-                name,
-                logger: logger.clone(),
-            };
-            match logger.scope(|| F::init(&instance, &properties)) {
-                Ok(plugin) => {
-                    let state = Box::new(State {
-                        plugin,
-                        logger,
-                        out: Vec::new(),
-                    });
-                    // SAFETY: the host stores the pointer and hands it back to cb_filter/cb_exit.
-                    unsafe {
-                        api.filter_set_context.unwrap()(ins, Box::into_raw(state) as *mut c_void)
-                    };
-                    0
-                }
-                Err(e) => {
-                    logger.error(e);
-                    -1
-                }
+    ffi_guard("filter init", -1, |m| lib.error(m), || {
+        drain_deferred();
+        let api = host::api();
+        // SAFETY: `ins` is the instance the host passes to cb_init.
+        let Some(raw) = (unsafe { RawInstance::confirm(ins as *mut c_void, filter_layout(), OUR_NAME.load(Ordering::Acquire)) }) else {
+            lib.error(refusal_message(F::INFO.name, "the filter instance layout self-check failed"));
+            return -1;
+        };
+        // SAFETY: flb_filter_name returns the instance's NUL-terminated name.
+        let name = unsafe { CStr::from_ptr(api.filter_name.unwrap()(ins)) }.to_string_lossy().into_owned();
+        let logger = Logger::new("filter", &F::INFO.name.to_string_lossy(), &name, raw.log_level());
+        let properties = Properties::new(F::INFO.properties, |key| {
+            let multiple = F::INFO.properties.iter().any(|p| p.multiple && p.name.eq_ignore_ascii_case(key));
+            if multiple { raw.property_values(key) } else { get_property(ins, key) }
+        });
+        let instance = FilterInstance { name, logger: logger.clone() };
+        match logger.scope(|| F::init(&instance, &properties)) {
+            Ok(plugin) => {
+                let state = Box::new(State { plugin, logger, out: Vec::new() });
+                // SAFETY: the host stores the pointer and hands it back to cb_filter/cb_exit.
+                unsafe { api.filter_set_context.unwrap()(ins, Box::into_raw(state) as *mut c_void) };
+                0
             }
-        },
-    )
+            Err(e) => {
+                logger.error(e);
+                -1
+            }
+        }
+    })
 }
 
 fn get_property(ins: *mut sys::flb_filter_instance, key: &str) -> Vec<String> {
-    let Ok(k) = std::ffi::CString::new(key) else {
-        return vec![];
-    };
+    let Ok(k) = std::ffi::CString::new(key) else { return vec![] };
     // SAFETY: valid key and instance; the returned string is owned by the host.
     let v = unsafe { host::api().filter_get_property.unwrap()(k.as_ptr(), ins) };
-    if v.is_null() {
-        vec![]
-    } else {
-        vec![unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned()]
-    }
+    if v.is_null() { vec![] } else { vec![unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned()] }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -191,66 +145,49 @@ pub(crate) unsafe extern "C" fn cb_filter<F: Filter>(
     // SAFETY: `context` is the Box we registered; the host serialises calls per instance.
     let state = unsafe { &mut *(context as *mut State<F>) };
     let logger = state.logger.clone();
-    ffi_guard(
-        "filter",
-        NOTOUCH,
-        |m| logger.error(m),
-        || {
-            drain_deferred();
-            // SAFETY: the host passes a chunk of `bytes` bytes and a tag of `tag_len` bytes.
-            let chunk = unsafe { std::slice::from_raw_parts(data as *const u8, bytes) };
-            let tag_bytes = if tag.is_null() || tag_len <= 0 {
-                &[][..]
-            } else {
-                unsafe { std::slice::from_raw_parts(tag as *const u8, tag_len as usize) }
-            };
-            let tag = String::from_utf8_lossy(tag_bytes);
-            state.out.clear();
-            let State { plugin, out, .. } = &mut *state;
-            match logger.scope(|| plugin.filter(chunk, &tag, out)) {
-                FilterAction::NotTouched => NOTOUCH,
-                FilterAction::Modified if state.out.is_empty() => MODIFIED,
-                FilterAction::Modified => {
-                    let copy = host_owned_copy(&state.out);
-                    if copy.is_null() {
-                        logger.error("out of memory copying the filtered chunk; passing the chunk on unchanged");
-                        return NOTOUCH;
-                    }
-                    // SAFETY: valid out pointers; the host frees `copy` with free().
-                    unsafe {
-                        *out_buf = copy;
-                        *out_bytes = state.out.len();
-                    }
-                    // Large chunks once should not pin their memory forever.
-                    if state.out.capacity() > 4 << 20 {
-                        state.out = Vec::new();
-                    }
-                    MODIFIED
+    ffi_guard("filter", NOTOUCH, |m| logger.error(m), || {
+        drain_deferred();
+        // SAFETY: the host passes a chunk of `bytes` bytes and a tag of `tag_len` bytes.
+        let chunk = unsafe { std::slice::from_raw_parts(data as *const u8, bytes) };
+        let tag_bytes = if tag.is_null() || tag_len <= 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(tag as *const u8, tag_len as usize) } };
+        let tag = String::from_utf8_lossy(tag_bytes);
+        state.out.clear();
+        let State { plugin, out, .. } = &mut *state;
+        match logger.scope(|| plugin.filter(chunk, &tag, out)) {
+            FilterAction::NotTouched => NOTOUCH,
+            FilterAction::Modified if state.out.is_empty() => MODIFIED,
+            FilterAction::Modified => {
+                let copy = host_owned_copy(&state.out);
+                if copy.is_null() {
+                    logger.error("out of memory copying the filtered chunk; passing the chunk on unchanged");
+                    return NOTOUCH;
                 }
+                // SAFETY: valid out pointers; the host frees `copy` with free().
+                unsafe {
+                    *out_buf = copy;
+                    *out_bytes = state.out.len();
+                }
+                // Large chunks once should not pin their memory forever.
+                if state.out.capacity() > 4 << 20 {
+                    state.out = Vec::new();
+                }
+                MODIFIED
             }
-        },
-    )
+        }
+    })
 }
 
-pub(crate) unsafe extern "C" fn cb_exit<F: Filter>(
-    context: *mut c_void,
-    _config: *mut sys::flb_config,
-) -> c_int {
+pub(crate) unsafe extern "C" fn cb_exit<F: Filter>(context: *mut c_void, _config: *mut sys::flb_config) -> c_int {
     if context.is_null() {
         return 0;
     }
     // SAFETY: the Box registered in cb_init; the host calls exit once, after the last filter.
     let mut state = unsafe { Box::from_raw(context as *mut State<F>) };
     let logger = state.logger.clone();
-    ffi_guard(
-        "filter exit",
-        0,
-        |m| logger.error(m),
-        || {
-            drain_deferred();
-            logger.scope(|| state.plugin.exit());
-            drop(state);
-            0
-        },
-    )
+    ffi_guard("filter exit", 0, |m| logger.error(m), || {
+        drain_deferred();
+        logger.scope(|| state.plugin.exit());
+        drop(state);
+        0
+    })
 }

@@ -70,9 +70,7 @@ fn lookup(name: &CStr) -> *mut c_void {
 }
 
 fn present(name: &[u8]) -> bool {
-    CStr::from_bytes_until_nul(name)
-        .map(|n| !lookup(n).is_null())
-        .unwrap_or(false)
+    CStr::from_bytes_until_nul(name).map(|n| !lookup(n).is_null()).unwrap_or(false)
 }
 
 macro_rules! resolve {
@@ -131,10 +129,7 @@ fn detect_generation() -> Option<Generation> {
     if !present(sys::FLB_PROBE_TEST_FORMATTER) {
         return None; // older than v3.2.3 (or not Fluent Bit)
     }
-    match (
-        present(sys::FLB_PROBE_INPUT_PAUSE_CHECKED),
-        present(sys::FLB_PROBE_CONFIG_MAP_RAW),
-    ) {
+    match (present(sys::FLB_PROBE_INPUT_PAUSE_CHECKED), present(sys::FLB_PROBE_CONFIG_MAP_RAW)) {
         (true, true) => Some(Generation::G3),
         (false, true) => Some(Generation::G2),
         (false, false) => Some(Generation::G1),

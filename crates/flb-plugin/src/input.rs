@@ -87,14 +87,7 @@ impl InputInstance {
             return Ok(());
         }
         // SAFETY: as above; the host only polls the fd.
-        let id = unsafe {
-            host::api().input_set_collector_event.unwrap()(
-                self.ins,
-                Some(collect_trampoline),
-                fd,
-                self.config,
-            )
-        };
+        let id = unsafe { host::api().input_set_collector_event.unwrap()(self.ins, Some(collect_trampoline), fd, self.config) };
         self.push_collector(id, "event")
     }
 
@@ -117,20 +110,8 @@ impl InputInstance {
             return Ok(());
         }
         // SAFETY: valid instance; the host copies `events` before returning.
-        let rc = unsafe {
-            host::api().input_log_append.unwrap()(
-                self.ins,
-                std::ptr::null(),
-                0,
-                events.as_ptr() as *const c_void,
-                events.len(),
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err("the host refused the records (input paused or buffer limit reached)".into())
-        }
+        let rc = unsafe { host::api().input_log_append.unwrap()(self.ins, std::ptr::null(), 0, events.as_ptr() as *const c_void, events.len()) };
+        if rc == 0 { Ok(()) } else { Err("the host refused the records (input paused or buffer limit reached)".into()) }
     }
 
     /// A parser defined in the host's parsers file.
@@ -175,26 +156,14 @@ impl Parser {
         let mut size = 0usize;
         let mut time = sys::flb_time::default();
         // SAFETY: valid parser; the host allocates `out` with malloc, which we free.
-        let rc = unsafe {
-            host::api().parser_do.unwrap()(
-                self.0,
-                line.as_ptr() as *const c_char,
-                line.len(),
-                &mut out,
-                &mut size,
-                &mut time,
-            )
-        };
+        let rc = unsafe { host::api().parser_do.unwrap()(self.0, line.as_ptr() as *const c_char, line.len(), &mut out, &mut size, &mut time) };
         if rc < 0 || out.is_null() {
             return None;
         }
         let body = unsafe { std::slice::from_raw_parts(out as *const u8, size) }.to_vec();
         unsafe { libc::free(out) };
         let (sec, nsec) = (time.tm.tv_sec, time.tm.tv_nsec);
-        Some(Parsed {
-            body,
-            time: (sec != 0 || nsec != 0).then_some((sec, nsec as u32)),
-        })
+        Some(Parsed { body, time: (sec != 0 || nsec != 0).then_some((sec, nsec as u32)) })
     }
 }
 
@@ -230,10 +199,7 @@ pub(crate) unsafe extern "C" fn cb_init_refuse<I: Input>(
     _config: *mut sys::flb_config,
     _data: *mut c_void,
 ) -> c_int {
-    library_logger::<I>().error(refusal_message(
-        I::INFO.name,
-        "this Fluent Bit's plugin ABI does not match a known layout",
-    ));
+    library_logger::<I>().error(refusal_message(I::INFO.name, "this Fluent Bit's plugin ABI does not match a known layout"));
     -1
 }
 
@@ -243,77 +209,37 @@ pub(crate) unsafe extern "C" fn cb_init<I: Input>(
     _data: *mut c_void,
 ) -> c_int {
     let lib = library_logger::<I>();
-    ffi_guard(
-        "input init",
-        -1,
-        |m| lib.error(m),
-        || {
-            drain_deferred();
-            let api = host::api();
-            let Some(generation) = api.generation else {
+    ffi_guard("input init", -1, |m| lib.error(m), || {
+        drain_deferred();
+        let api = host::api();
+        let Some(generation) = api.generation else { return -1 };
+        // SAFETY: `ins` is the instance the host passes to cb_init.
+        let Some(raw) = (unsafe { RawInstance::confirm(ins as *mut c_void, input_layout(generation), OUR_NAME.load(Ordering::Acquire)) }) else {
+            lib.error(refusal_message(I::INFO.name, "the input instance layout self-check failed"));
+            return -1;
+        };
+        // SAFETY: flb_input_name returns the instance's NUL-terminated name.
+        let name = unsafe { CStr::from_ptr(api.input_name.unwrap()(ins)) }.to_string_lossy().into_owned();
+        let logger = Logger::new("input", &I::INFO.name.to_string_lossy(), &name, raw.log_level());
+        let properties = Properties::new(I::INFO.properties, |key| {
+            let multiple = I::INFO.properties.iter().any(|p| p.multiple && p.name.eq_ignore_ascii_case(key));
+            if multiple { raw.property_values(key) } else { get_property(ins, key) }
+        });
+        let mut instance = InputInstance { ins, config, name, logger: logger.clone(), collectors: Vec::new(), proxy: None };
+        let plugin = match logger.scope(|| I::init(&mut instance, &properties)) {
+            Ok(p) => p,
+            Err(e) => {
+                logger.error(e);
                 return -1;
-            };
-            // SAFETY: `ins` is the instance the host passes to cb_init.
-            let Some(raw) = (unsafe {
-                RawInstance::confirm(
-                    ins as *mut c_void,
-                    input_layout(generation),
-                    OUR_NAME.load(Ordering::Acquire),
-                )
-            }) else {
-                lib.error(refusal_message(
-                    I::INFO.name,
-                    "the input instance layout self-check failed",
-                ));
-                return -1;
-            };
-            // SAFETY: flb_input_name returns the instance's NUL-terminated name.
-            let name = unsafe { CStr::from_ptr(api.input_name.unwrap()(ins)) }
-                .to_string_lossy()
-                .into_owned();
-            let logger = Logger::new(
-                "input",
-                &I::INFO.name.to_string_lossy(),
-                &name,
-                raw.log_level(),
-            );
-            let properties = Properties::new(I::INFO.properties, |key| {
-                let multiple = I::INFO
-                    .properties
-                    .iter()
-                    .any(|p| p.multiple && p.name.eq_ignore_ascii_case(key));
-                if multiple {
-                    raw.property_values(key)
-                } else {
-                    get_property(ins, key)
-                }
-            });
-            let mut instance = InputInstance {
-                ins,
-                config,
-                name,
-                logger: logger.clone(),
-                collectors: Vec::new(),
-                proxy: None,
-            };
-            let plugin = match logger.scope(|| I::init(&mut instance, &properties)) {
-                Ok(p) => p,
-                Err(e) => {
-                    logger.error(e);
-                    return -1;
-                }
-            };
-            static_vtable::<I>();
-            let state = Box::into_raw(Box::new(State { plugin, instance })) as *mut c_void;
-            let context = Box::into_raw(Box::new(Context {
-                vtable: static_vtable::<I>(),
-                state,
-            }));
-            // SAFETY: the host hands the pointer back to the collector, pause/resume and exit.
-            unsafe { api.input_set_context.unwrap()(ins, context as *mut c_void) };
-            0
-        },
-    )
+            }
+        };
+        static_vtable::<I>();
+        let state = Box::into_raw(Box::new(State { plugin, instance })) as *mut c_void;
+        let context = Box::into_raw(Box::new(Context { vtable: static_vtable::<I>(), state }));
+        // SAFETY: the host hands the pointer back to the collector, pause/resume and exit.
+        unsafe { api.input_set_context.unwrap()(ins, context as *mut c_void) };
+        0
+    })
 }
 
 fn static_vtable<I: Input>() -> &'static Vtable {
@@ -321,24 +247,16 @@ fn static_vtable<I: Input>() -> &'static Vtable {
         const VTABLE: Vtable;
     }
     impl<I: Input> HasVtable for I {
-        const VTABLE: Vtable = Vtable {
-            collect: collect_state::<I>,
-        };
+        const VTABLE: Vtable = Vtable { collect: collect_state::<I> };
     }
     &<I as HasVtable>::VTABLE
 }
 
 pub(crate) fn get_property(ins: *mut sys::flb_input_instance, key: &str) -> Vec<String> {
-    let Ok(k) = CString::new(key) else {
-        return vec![];
-    };
+    let Ok(k) = CString::new(key) else { return vec![] };
     // SAFETY: valid key and instance; the returned string is owned by the host.
     let v = unsafe { host::api().input_get_property.unwrap()(k.as_ptr(), ins) };
-    if v.is_null() {
-        vec![]
-    } else {
-        vec![unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned()]
-    }
+    if v.is_null() { vec![] } else { vec![unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned()] }
 }
 
 unsafe extern "C" fn collect_trampoline(
@@ -358,21 +276,16 @@ unsafe fn collect_state<I: Input>(state: *mut c_void) -> c_int {
     // SAFETY: the State<I> registered in cb_init; only this instance's host thread calls it.
     let state = unsafe { &mut *(state as *mut State<I>) };
     let logger = state.instance.logger.clone();
-    ffi_guard(
-        "input collect",
-        -1,
-        |m| logger.error(m),
-        || {
-            drain_deferred();
-            match logger.scope(|| state.plugin.collect(&state.instance)) {
-                Ok(()) => 0,
-                Err(e) => {
-                    logger.error(e);
-                    -1
-                }
+    ffi_guard("input collect", -1, |m| logger.error(m), || {
+        drain_deferred();
+        match logger.scope(|| state.plugin.collect(&state.instance)) {
+            Ok(()) => 0,
+            Err(e) => {
+                logger.error(e);
+                -1
             }
-        },
-    )
+        }
+    })
 }
 
 unsafe fn state_of<'a, I: Input>(context: *mut c_void) -> Option<&'a mut State<I>> {
@@ -383,48 +296,25 @@ unsafe fn state_of<'a, I: Input>(context: *mut c_void) -> Option<&'a mut State<I
     Some(unsafe { &mut *((*(context as *const Context)).state as *mut State<I>) })
 }
 
-pub(crate) unsafe extern "C" fn cb_pause<I: Input>(
-    context: *mut c_void,
-    _config: *mut sys::flb_config,
-) {
-    let Some(state) = (unsafe { state_of::<I>(context) }) else {
-        return;
-    };
+pub(crate) unsafe extern "C" fn cb_pause<I: Input>(context: *mut c_void, _config: *mut sys::flb_config) {
+    let Some(state) = (unsafe { state_of::<I>(context) }) else { return };
     let logger = state.instance.logger.clone();
-    ffi_guard(
-        "input pause",
-        (),
-        |m| logger.error(m),
-        || {
-            state.instance.set_collectors(false);
-            logger.scope(|| state.plugin.pause(&state.instance));
-        },
-    )
+    ffi_guard("input pause", (), |m| logger.error(m), || {
+        state.instance.set_collectors(false);
+        logger.scope(|| state.plugin.pause(&state.instance));
+    })
 }
 
-pub(crate) unsafe extern "C" fn cb_resume<I: Input>(
-    context: *mut c_void,
-    _config: *mut sys::flb_config,
-) {
-    let Some(state) = (unsafe { state_of::<I>(context) }) else {
-        return;
-    };
+pub(crate) unsafe extern "C" fn cb_resume<I: Input>(context: *mut c_void, _config: *mut sys::flb_config) {
+    let Some(state) = (unsafe { state_of::<I>(context) }) else { return };
     let logger = state.instance.logger.clone();
-    ffi_guard(
-        "input resume",
-        (),
-        |m| logger.error(m),
-        || {
-            state.instance.set_collectors(true);
-            logger.scope(|| state.plugin.resume(&state.instance));
-        },
-    )
+    ffi_guard("input resume", (), |m| logger.error(m), || {
+        state.instance.set_collectors(true);
+        logger.scope(|| state.plugin.resume(&state.instance));
+    })
 }
 
-pub(crate) unsafe extern "C" fn cb_exit<I: Input>(
-    context: *mut c_void,
-    _config: *mut sys::flb_config,
-) -> c_int {
+pub(crate) unsafe extern "C" fn cb_exit<I: Input>(context: *mut c_void, _config: *mut sys::flb_config) -> c_int {
     if context.is_null() {
         return 0;
     }
@@ -432,16 +322,11 @@ pub(crate) unsafe extern "C" fn cb_exit<I: Input>(
     let ctx = unsafe { Box::from_raw(context as *mut Context) };
     let mut state = unsafe { Box::from_raw(ctx.state as *mut State<I>) };
     let logger = state.instance.logger.clone();
-    ffi_guard(
-        "input exit",
-        0,
-        |m| logger.error(m),
-        || {
-            drain_deferred();
-            let State { plugin, instance } = &mut *state;
-            logger.scope(|| plugin.exit(instance));
-            drop(state);
-            0
-        },
-    )
+    ffi_guard("input exit", 0, |m| logger.error(m), || {
+        drain_deferred();
+        let State { plugin, instance } = &mut *state;
+        logger.scope(|| plugin.exit(instance));
+        drop(state);
+        0
+    })
 }

@@ -64,10 +64,7 @@ struct Inner {
 impl Logger {
     /// `kind` is `input` or `filter`; `level` is the instance's `log_level` (0..5).
     pub fn new(kind: &str, plugin: &str, instance: &str, level: i32) -> Logger {
-        Logger(Arc::new(Inner {
-            prefix: format!("[{kind}:{plugin}:{instance}] "),
-            level: AtomicI32::new(level),
-        }))
+        Logger(Arc::new(Inner { prefix: format!("[{kind}:{plugin}:{instance}] "), level: AtomicI32::new(level) }))
     }
 
     /// The library-wide logger used before an instance exists.
@@ -160,12 +157,7 @@ pub fn drain_deferred() {
     }
     let dropped = DEFERRED_DROPPED.swap(0, Ordering::Relaxed);
     if dropped > 0 {
-        print(
-            Level::Warn,
-            &format!(
-                "[flb-wasmer] {dropped} log lines from plugin threads were dropped (queue full)"
-            ),
-        );
+        print(Level::Warn, &format!("[flb-wasmer] {dropped} log lines from plugin threads were dropped (queue full)"));
     }
 }
 
@@ -176,35 +168,21 @@ fn print(level: Level, line: &str) {
     };
     let c = CString::new(line.replace('\0', "\\0")).unwrap_or_default();
     // SAFETY: flb_log_print is variadic printf-style; "%s" with one valid C string.
-    unsafe {
-        log_print(
-            level as i32,
-            std::ptr::null(),
-            0,
-            c"%s".as_ptr(),
-            c.as_ptr(),
-        )
-    };
+    unsafe { log_print(level as i32, std::ptr::null(), 0, c"%s".as_ptr(), c.as_ptr()) };
 }
 
 struct Router;
 
 impl ::log::Log for Router {
     fn enabled(&self, m: &::log::Metadata) -> bool {
-        CURRENT.with(|c| {
-            c.borrow()
-                .as_ref()
-                .is_some_and(|l| l.enabled(m.level().into()))
-        })
+        CURRENT.with(|c| c.borrow().as_ref().is_some_and(|l| l.enabled(m.level().into())))
     }
 
     fn log(&self, r: &::log::Record) {
         let logger = CURRENT.with(|c| c.borrow().clone());
         match logger {
             Some(l) => l.log(r.level().into(), r.args()),
-            None if r.level() <= ::log::Level::Warn => {
-                emit(r.level().into(), format!("[flb-wasmer] {}", r.args()))
-            }
+            None if r.level() <= ::log::Level::Warn => emit(r.level().into(), format!("[flb-wasmer] {}", r.args())),
             None => {}
         }
     }

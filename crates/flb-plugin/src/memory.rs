@@ -62,11 +62,7 @@ fn aligned_alloc(layout: Layout) -> *mut u8 {
     let align = layout.align().max(std::mem::size_of::<usize>());
     // SAFETY: align is a power of two and a multiple of sizeof(void*).
     let rc = unsafe { libc::posix_memalign(&mut out, align, layout.size()) };
-    if rc == 0 {
-        out as *mut u8
-    } else {
-        ptr::null_mut()
-    }
+    if rc == 0 { out as *mut u8 } else { ptr::null_mut() }
 }
 
 /// Copies `bytes` into a `malloc` block the host takes ownership of (and frees with `free`).
@@ -99,9 +95,7 @@ mod tests {
                 assert_eq!(p as usize % align, 0, "size {size} align {align}");
                 let p2 = unsafe { HostAllocator.realloc(p, layout, size * 3) };
                 assert_eq!(p2 as usize % align, 0);
-                unsafe {
-                    HostAllocator.dealloc(p2, Layout::from_size_align(size * 3, align).unwrap())
-                };
+                unsafe { HostAllocator.dealloc(p2, Layout::from_size_align(size * 3, align).unwrap()) };
             }
         }
     }
@@ -109,10 +103,7 @@ mod tests {
     #[test]
     fn host_copy_round_trips() {
         let p = host_owned_copy(b"abc");
-        assert_eq!(
-            unsafe { std::slice::from_raw_parts(p as *const u8, 3) },
-            b"abc"
-        );
+        assert_eq!(unsafe { std::slice::from_raw_parts(p as *const u8, 3) }, b"abc");
         unsafe { libc::free(p) };
         assert!(host_owned_copy(b"").is_null());
     }

@@ -83,94 +83,52 @@ fn level_of(api: *const c_void, ins: *mut flb_sys::flb_input_instance) -> i32 {
         return 3;
     }
     // SAFETY: `api` is the host's `struct flb_api`; its sixth slot is input_log_check.
-    let check: Option<unsafe extern "C" fn(*mut flb_sys::flb_input_instance, c_int) -> c_int> = unsafe {
-        *(api as *const Option<
-            unsafe extern "C" fn(*mut flb_sys::flb_input_instance, c_int) -> c_int,
-        >)
-            .add(API_INPUT_LOG_CHECK)
-    };
+    let check: Option<unsafe extern "C" fn(*mut flb_sys::flb_input_instance, c_int) -> c_int> =
+        unsafe { *(api as *const Option<unsafe extern "C" fn(*mut flb_sys::flb_input_instance, c_int) -> c_int>).add(API_INPUT_LOG_CHECK) };
     let Some(check) = check else { return 3 };
-    (1..=5)
-        .rev()
-        .find(|&l| unsafe { check(ins, l) } != 0)
-        .unwrap_or(0)
+    (1..=5).rev().find(|&l| unsafe { check(ins, l) } != 0).unwrap_or(0)
 }
 
 /// `FLBPluginInit`: returns 1 on success, as Go plugins do.
 pub fn init<I: Input>(plugin: *mut GoInputPlugin) -> c_int {
     let lib = library_logger::<I>();
-    ffi_guard(
-        "proxy init",
-        -1,
-        |m| lib.error(m),
-        || {
-            drain_deferred();
-            if plugin.is_null() || host::api().generation.is_none() {
-                lib.error(crate::registration::refusal_message(
-                    I::INFO.name,
-                    "this Fluent Bit's plugin ABI does not match a known layout",
-                ));
+    ffi_guard("proxy init", -1, |m| lib.error(m), || {
+        drain_deferred();
+        if plugin.is_null() || host::api().generation.is_none() {
+            lib.error(crate::registration::refusal_message(I::INFO.name, "this Fluent Bit's plugin ABI does not match a known layout"));
+            return -1;
+        }
+        // SAFETY: the host's flbgo_input_plugin, valid during init.
+        let (api, ins, context) = unsafe { ((*plugin).api, (*plugin).i_ins, (*plugin).context) };
+        let name = unsafe { CStr::from_ptr(host::api().input_name.unwrap()(ins)) }.to_string_lossy().into_owned();
+        let logger = Logger::new("input", &I::INFO.name.to_string_lossy(), &name, level_of(api, ins));
+        let properties = Properties::new(I::INFO.properties, |key| get_property(ins, key));
+        let proxy = ProxyState { interval: None, every_poll: false, last_run: None, pending: RefCell::new(Vec::new()) };
+        let mut instance = InputInstance { ins, config: std::ptr::null_mut(), name, logger: logger.clone(), collectors: Vec::new(), proxy: Some(proxy) };
+        let plugin_state = match logger.scope(|| I::init(&mut instance, &properties)) {
+            Ok(p) => p,
+            Err(e) => {
+                logger.error(e);
                 return -1;
             }
-            // SAFETY: the host's flbgo_input_plugin, valid during init.
-            let (api, ins, context) =
-                unsafe { ((*plugin).api, (*plugin).i_ins, (*plugin).context) };
-            let name = unsafe { CStr::from_ptr(host::api().input_name.unwrap()(ins)) }
-                .to_string_lossy()
-                .into_owned();
-            let logger = Logger::new(
-                "input",
-                &I::INFO.name.to_string_lossy(),
-                &name,
-                level_of(api, ins),
-            );
-            let properties = Properties::new(I::INFO.properties, |key| get_property(ins, key));
-            let proxy = ProxyState {
-                interval: None,
-                every_poll: false,
-                last_run: None,
-                pending: RefCell::new(Vec::new()),
-            };
-            let mut instance = InputInstance {
-                ins,
-                config: std::ptr::null_mut(),
-                name,
-                logger: logger.clone(),
-                collectors: Vec::new(),
-                proxy: Some(proxy),
-            };
-            let plugin_state = match logger.scope(|| I::init(&mut instance, &properties)) {
-                Ok(p) => p,
-                Err(e) => {
-                    logger.error(e);
-                    return -1;
-                }
-            };
-            let state = Box::into_raw(Box::new(Instance {
-                plugin: plugin_state,
-                instance,
-            })) as *mut c_void;
-            // v4.1+: `struct flb_plugin_input_proxy_context { int coll_fd; void *remote_context;
-            // struct flb_plugin_proxy *proxy; }`, calloc'd, so remote_context is still NULL here.
-            // Older hosts have the proxy pointer (never NULL) in that slot: one global instance.
-            let slot = if context.is_null() {
-                std::ptr::null_mut()
-            } else {
-                unsafe { (context as *mut u8).add(8) as *mut *mut c_void }
-            };
-            if !slot.is_null() && unsafe { (*slot).is_null() } {
-                unsafe { *slot = state };
-            } else {
-                let mut single = SINGLE.lock().unwrap_or_else(|e| e.into_inner());
-                if single.is_some() {
-                    logger.error("this Fluent Bit (older than v4.1) supports one instance of this plugin on the -e libexec_wasi.so route; use the flb-in_exec_wasi_wasmer.so file name for more");
-                    return -1;
-                }
-                *single = Some(Registered(state));
+        };
+        let state = Box::into_raw(Box::new(Instance { plugin: plugin_state, instance })) as *mut c_void;
+        // v4.1+: `struct flb_plugin_input_proxy_context { int coll_fd; void *remote_context;
+        // struct flb_plugin_proxy *proxy; }`, calloc'd, so remote_context is still NULL here.
+        // Older hosts have the proxy pointer (never NULL) in that slot: one global instance.
+        let slot = if context.is_null() { std::ptr::null_mut() } else { unsafe { (context as *mut u8).add(8) as *mut *mut c_void } };
+        if !slot.is_null() && unsafe { (*slot).is_null() } {
+            unsafe { *slot = state };
+        } else {
+            let mut single = SINGLE.lock().unwrap_or_else(|e| e.into_inner());
+            if single.is_some() {
+                logger.error("this Fluent Bit (older than v4.1) supports one instance of this plugin on the -e libexec_wasi.so route; use the flb-in_exec_wasi_wasmer.so file name for more");
+                return -1;
             }
-            1
-        },
-    )
+            *single = Some(Registered(state));
+        }
+        1
+    })
 }
 
 /// The host's poll: runs `collect` when due and hands back what it appended.
@@ -180,57 +138,39 @@ pub fn poll<I: Input>(state: *mut c_void, data: *mut *mut c_void, len: *mut usiz
         *data = std::ptr::null_mut();
         *len = 0;
     }
-    let state = if state.is_null() {
-        SINGLE
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map_or(std::ptr::null_mut(), |r| r.0)
-    } else {
-        state
-    };
+    let state = if state.is_null() { SINGLE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map_or(std::ptr::null_mut(), |r| r.0) } else { state };
     if state.is_null() {
         return 0;
     }
     // SAFETY: the Instance<I> registered in init; polled by one host thread.
     let st = unsafe { &mut *(state as *mut Instance<I>) };
     let logger = st.instance.logger.clone();
-    ffi_guard(
-        "proxy collect",
-        -1,
-        |m| logger.error(m),
-        || {
-            drain_deferred();
-            let proxy = st.instance.proxy.as_mut().expect("proxy state");
-            let due = proxy.every_poll
-                || proxy.interval.is_some_and(|iv| {
-                    proxy
-                        .last_run
-                        .is_none_or(|t| t.elapsed() + Duration::from_millis(50) >= iv)
-                });
-            if due {
-                proxy.last_run = Some(Instant::now());
-                if let Err(e) = logger.scope(|| st.plugin.collect(&st.instance)) {
-                    logger.error(e);
-                }
+    ffi_guard("proxy collect", -1, |m| logger.error(m), || {
+        drain_deferred();
+        let proxy = st.instance.proxy.as_mut().expect("proxy state");
+        let due = proxy.every_poll || proxy.interval.is_some_and(|iv| proxy.last_run.is_none_or(|t| t.elapsed() + Duration::from_millis(50) >= iv));
+        if due {
+            proxy.last_run = Some(Instant::now());
+            if let Err(e) = logger.scope(|| st.plugin.collect(&st.instance)) {
+                logger.error(e);
             }
-            let pending = st.instance.proxy.as_ref().unwrap().pending.take();
-            if pending.is_empty() {
-                return 0;
-            }
-            let copy = crate::memory::host_owned_copy(&pending);
-            if copy.is_null() {
-                logger.error("out of memory handing records to the host");
-                return -1;
-            }
-            // SAFETY: the host appends the buffer and frees it with free() (no cleanup callback).
-            unsafe {
-                *data = copy;
-                *len = pending.len();
-            }
-            0
-        },
-    )
+        }
+        let pending = st.instance.proxy.as_ref().unwrap().pending.take();
+        if pending.is_empty() {
+            return 0;
+        }
+        let copy = crate::memory::host_owned_copy(&pending);
+        if copy.is_null() {
+            logger.error("out of memory handing records to the host");
+            return -1;
+        }
+        // SAFETY: the host appends the buffer and frees it with free() (no cleanup callback).
+        unsafe {
+            *data = copy;
+            *len = pending.len();
+        }
+        0
+    })
 }
 
 /// `FLBPluginExit`: takes no context, so it tears down the single-instance state only;
@@ -252,30 +192,19 @@ pub fn exit<I: Input>() -> c_int {
 macro_rules! proxy_input {
     ($plugin:ty) => {
         #[unsafe(no_mangle)]
-        pub extern "C" fn FLBPluginRegister(
-            def: *mut $crate::proxy::ProxyDef,
-        ) -> ::std::ffi::c_int {
+        pub extern "C" fn FLBPluginRegister(def: *mut $crate::proxy::ProxyDef) -> ::std::ffi::c_int {
             $crate::proxy::register::<$plugin>(def)
         }
         #[unsafe(no_mangle)]
-        pub extern "C" fn FLBPluginInit(
-            plugin: *mut $crate::proxy::GoInputPlugin,
-        ) -> ::std::ffi::c_int {
+        pub extern "C" fn FLBPluginInit(plugin: *mut $crate::proxy::GoInputPlugin) -> ::std::ffi::c_int {
             $crate::proxy::init::<$plugin>(plugin)
         }
         #[unsafe(no_mangle)]
-        pub extern "C" fn FLBPluginInputCallback(
-            data: *mut *mut ::std::ffi::c_void,
-            len: *mut usize,
-        ) -> ::std::ffi::c_int {
+        pub extern "C" fn FLBPluginInputCallback(data: *mut *mut ::std::ffi::c_void, len: *mut usize) -> ::std::ffi::c_int {
             $crate::proxy::poll::<$plugin>(::std::ptr::null_mut(), data, len)
         }
         #[unsafe(no_mangle)]
-        pub extern "C" fn FLBPluginInputCallbackCtx(
-            ctx: *mut ::std::ffi::c_void,
-            data: *mut *mut ::std::ffi::c_void,
-            len: *mut usize,
-        ) -> ::std::ffi::c_int {
+        pub extern "C" fn FLBPluginInputCallbackCtx(ctx: *mut ::std::ffi::c_void, data: *mut *mut ::std::ffi::c_void, len: *mut usize) -> ::std::ffi::c_int {
             $crate::proxy::poll::<$plugin>(ctx, data, len)
         }
         #[unsafe(no_mangle)]

@@ -65,11 +65,7 @@ fn leak_config_map(props: &'static [Property], generation: Generation) -> *mut c
             (*e).type_ = p.kind.c_type();
             (*e).name = leak(p.name);
             (*e).def_value = p.default.map_or(std::ptr::null_mut(), leak);
-            (*e).flags = if p.multiple {
-                sys::FLB_CONFIG_MAP_MULT as c_int
-            } else {
-                0
-            };
+            (*e).flags = if p.multiple { sys::FLB_CONFIG_MAP_MULT as c_int } else { 0 };
             (*e).set_property = 0;
             (*e).offset = 0;
             (*e).desc = leak(p.description);
@@ -98,16 +94,8 @@ pub(crate) fn input_layout(g: Generation) -> InstanceLayout {
         (_, false) => sys::FLB_IN_PROPERTIES_G1_NO_CHUNK_TRACE,
     };
     InstanceLayout {
-        log_level: (if ct {
-            sys::FLB_IN_LOG_LEVEL_CHUNK_TRACE
-        } else {
-            sys::FLB_IN_LOG_LEVEL_NO_CHUNK_TRACE
-        }) as usize,
-        plugin: (if ct {
-            sys::FLB_IN_P_CHUNK_TRACE
-        } else {
-            sys::FLB_IN_P_NO_CHUNK_TRACE
-        }) as usize,
+        log_level: (if ct { sys::FLB_IN_LOG_LEVEL_CHUNK_TRACE } else { sys::FLB_IN_LOG_LEVEL_NO_CHUNK_TRACE }) as usize,
+        plugin: (if ct { sys::FLB_IN_P_CHUNK_TRACE } else { sys::FLB_IN_P_NO_CHUNK_TRACE }) as usize,
         properties: properties as usize,
         plugin_name: sys::FLB_INPUT_PLUGIN_NAME as usize,
     }
@@ -117,16 +105,8 @@ pub(crate) fn filter_layout() -> InstanceLayout {
     let re = host::api().regex;
     InstanceLayout {
         log_level: sys::FLB_FILTER_LOG_LEVEL as usize,
-        plugin: (if re {
-            sys::FLB_FILTER_P_REGEX
-        } else {
-            sys::FLB_FILTER_P_NO_REGEX
-        }) as usize,
-        properties: (if re {
-            sys::FLB_FILTER_PROPERTIES_REGEX
-        } else {
-            sys::FLB_FILTER_PROPERTIES_NO_REGEX
-        }) as usize,
+        plugin: (if re { sys::FLB_FILTER_P_REGEX } else { sys::FLB_FILTER_P_NO_REGEX }) as usize,
+        properties: (if re { sys::FLB_FILTER_PROPERTIES_REGEX } else { sys::FLB_FILTER_PROPERTIES_NO_REGEX }) as usize,
         plugin_name: sys::FLB_FILTER_PLUGIN_NAME as usize,
     }
 }
@@ -140,11 +120,7 @@ pub(crate) struct RawInstance {
 impl RawInstance {
     /// Confirms the layout: the instance's `p` must point at a copy of our object, whose
     /// `name` is our name pointer. Nothing else in the instance is read before this passes.
-    pub unsafe fn confirm(
-        ptr: *mut c_void,
-        layout: InstanceLayout,
-        our_name: *const c_char,
-    ) -> Option<RawInstance> {
+    pub unsafe fn confirm(ptr: *mut c_void, layout: InstanceLayout, our_name: *const c_char) -> Option<RawInstance> {
         if ptr.is_null() || our_name.is_null() {
             return None;
         }
@@ -175,8 +151,7 @@ impl RawInstance {
             let head = self.ptr.add(self.layout.properties) as *const sys::mk_list;
             let mut node = (*head).next as *const sys::mk_list;
             while !node.is_null() && node != head {
-                let kv = (node as *const u8).sub(std::mem::offset_of!(sys::flb_kv, _head))
-                    as *const sys::flb_kv;
+                let kv = (node as *const u8).sub(std::mem::offset_of!(sys::flb_kv, _head)) as *const sys::flb_kv;
                 if !(*kv).key.is_null() && !(*kv).val.is_null() {
                     let k = CStr::from_ptr((*kv).key);
                     if k.to_bytes().eq_ignore_ascii_case(key.as_bytes()) {
@@ -233,11 +208,7 @@ pub fn fill_input<I: crate::Input>(slot: &'static PluginSlot) {
     let api = host::api();
     let name = I::INFO.name.as_ptr() as *mut c_char;
     let description = I::INFO.description.as_ptr() as *mut c_char;
-    let flags = if I::THREADED {
-        sys::FLB_INPUT_THREADED as c_int
-    } else {
-        0
-    };
+    let flags = if I::THREADED { sys::FLB_INPUT_THREADED as c_int } else { 0 };
     // SAFETY: as in fill_filter; each arm writes only the struct of its generation, and the
     // inert arm writes the prefix (type..cb_init) that every generation shares.
     unsafe {
@@ -340,13 +311,7 @@ mod tests {
                 break;
             }
             let s = |p: *mut c_char| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
-            out.push((
-                e.type_,
-                s(e.name),
-                (!e.def_value.is_null()).then(|| s(e.def_value)),
-                e.flags,
-                s(e.desc),
-            ));
+            out.push((e.type_, s(e.name), (!e.def_value.is_null()).then(|| s(e.def_value)), e.flags, s(e.desc)));
             assert_eq!(e.set_property, 0);
         }
         out
@@ -358,16 +323,7 @@ mod tests {
             let e = entries(g);
             assert_eq!(e.len(), 3, "{g:?}");
             assert_eq!(e[0].1, "a");
-            assert_eq!(
-                e[1],
-                (
-                    sys::FLB_CONFIG_MAP_SIZE as i32,
-                    "b".into(),
-                    Some("4096".into()),
-                    0,
-                    "second".into()
-                )
-            );
+            assert_eq!(e[1], (sys::FLB_CONFIG_MAP_SIZE as i32, "b".into(), Some("4096".into()), 0, "second".into()));
             assert_eq!(e[2].3, sys::FLB_CONFIG_MAP_MULT as i32);
         }
         assert_eq!(Generation::G1.config_map_stride(), 96);

@@ -2,12 +2,7 @@
 //! `fluent-bit-headers/flb_wasmer_abi.h` (our own header). No logic lives here; the
 //! `flb-plugin` crate is the only user.
 #![no_std]
-#![allow(
-    non_camel_case_types,
-    non_upper_case_globals,
-    non_snake_case,
-    dead_code
-)]
+#![allow(non_camel_case_types, non_upper_case_globals, non_snake_case, dead_code)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 
@@ -52,10 +47,7 @@ mod layout {
     fn input_plugin_g3_is_232_bytes() {
         assert_eq!(size_of::<flb_input_plugin_g3>(), 232);
         assert_eq!(offset_of!(flb_input_plugin_g3, flags), 16);
-        assert_eq!(
-            offset_of!(flb_input_plugin_g3, name),
-            FLB_INPUT_PLUGIN_NAME as usize
-        );
+        assert_eq!(offset_of!(flb_input_plugin_g3, name), FLB_INPUT_PLUGIN_NAME as usize);
         assert_eq!(offset_of!(flb_input_plugin_g3, config_map), 40);
         assert_eq!(offset_of!(flb_input_plugin_g3, cb_init), 48);
         assert_eq!(offset_of!(flb_input_plugin_g3, cb_pre_run), 56);
@@ -74,10 +66,7 @@ mod layout {
     #[test]
     fn input_plugin_g1_is_208_bytes() {
         assert_eq!(size_of::<flb_input_plugin_g1>(), 208);
-        assert_eq!(
-            offset_of!(flb_input_plugin_g1, name),
-            FLB_INPUT_PLUGIN_NAME as usize
-        );
+        assert_eq!(offset_of!(flb_input_plugin_g1, name), FLB_INPUT_PLUGIN_NAME as usize);
         assert_eq!(offset_of!(flb_input_plugin_g1, cb_exit), 120);
         assert_eq!(offset_of!(flb_input_plugin_g1, cb_destroy), 128);
         assert_eq!(offset_of!(flb_input_plugin_g1, test_formatter), 136);
@@ -87,10 +76,7 @@ mod layout {
     #[test]
     fn filter_plugin_is_88_bytes() {
         assert_eq!(size_of::<flb_filter_plugin>(), 88);
-        assert_eq!(
-            offset_of!(flb_filter_plugin, name),
-            FLB_FILTER_PLUGIN_NAME as usize
-        );
+        assert_eq!(offset_of!(flb_filter_plugin, name), FLB_FILTER_PLUGIN_NAME as usize);
         assert_eq!(offset_of!(flb_filter_plugin, config_map), 24);
         assert_eq!(offset_of!(flb_filter_plugin, cb_pre_run), 32);
         assert_eq!(offset_of!(flb_filter_plugin, cb_init), 40);

@@ -8,16 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use wasm_runtime::check::{Contract, Severity, check};
-use wasm_runtime::{
-    Compiler, EngineOptions, ExitStatus, Limits, Preopen, Runtime, WasiOptions, run_command,
-};
+use wasm_runtime::{Compiler, EngineOptions, ExitStatus, Limits, Preopen, Runtime, WasiOptions, run_command};
 
 #[derive(Parser)]
-#[command(
-    name = "flb-wasm",
-    version,
-    about = "Run Fluent Bit WASM filters and exec_wasi programs on wasmer, without Fluent Bit"
-)]
+#[command(name = "flb-wasm", version, about = "Run Fluent Bit WASM filters and exec_wasi programs on wasmer, without Fluent Bit")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,32 +41,14 @@ struct Common {
 
 impl Common {
     fn engine_and_limits(&self) -> Result<(EngineOptions, Limits), String> {
-        let compiler = Compiler::parse(&self.compiler)
-            .ok_or("--compiler: expected cranelift or singlepass")?;
+        let compiler = Compiler::parse(&self.compiler).ok_or("--compiler: expected cranelift or singlepass")?;
         let timeout = (self.timeout > 0.0).then(|| Duration::from_secs_f64(self.timeout));
-        let limits = Limits {
-            memory_max: self.memory_limit_mib << 20,
-            call_timeout: timeout,
-            ..Limits::default()
-        };
-        Ok((
-            EngineOptions {
-                compiler,
-                metering: timeout.is_some(),
-                cache_dir: None,
-            },
-            limits,
-        ))
+        let limits = Limits { memory_max: self.memory_limit_mib << 20, call_timeout: timeout, ..Limits::default() };
+        Ok((EngineOptions { compiler, metering: timeout.is_some(), cache_dir: None }, limits))
     }
 
     fn preopens(&self, read_only: bool) -> Vec<Preopen> {
-        self.accessible_paths
-            .iter()
-            .map(|p| Preopen {
-                path: p.clone(),
-                read_only,
-            })
-            .collect()
+        self.accessible_paths.iter().map(|p| Preopen { path: p.clone(), read_only }).collect()
     }
 }
 
@@ -135,47 +111,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::new()
-        .filter_level(log::LevelFilter::Info)
-        .format_target(false)
-        .format_timestamp(None)
-        .init();
+    env_logger::Builder::new().filter_level(log::LevelFilter::Info).format_target(false).format_timestamp(None).init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Filter {
-            module,
-            function,
-            event_format,
-            input,
-            input_format,
-            drop_on_error,
-            tag,
-            module_config,
-            common,
-        } => filter(
-            module,
-            function,
-            event_format,
-            input,
-            input_format,
-            drop_on_error,
-            &tag,
-            module_config,
-            &common,
-        ),
-        Command::Exec {
-            module,
-            args,
-            env,
-            read_only,
-            buf_size,
-            common,
-        } => exec(module, args, env, read_only, buf_size, &common),
-        Command::Check {
-            module,
-            function,
-            command,
-        } => check_module(module, function, command),
+        Command::Filter { module, function, event_format, input, input_format, drop_on_error, tag, module_config, common } => {
+            filter(module, function, event_format, input, input_format, drop_on_error, &tag, module_config, &common)
+        }
+        Command::Exec { module, args, env, read_only, buf_size, common } => exec(module, args, env, read_only, buf_size, &common),
+        Command::Check { module, function, command } => check_module(module, function, command),
     };
     match result {
         Ok(code) => code,
@@ -202,22 +145,14 @@ fn filter(
 ) -> Result<ExitCode, String> {
     let (engine, limits) = common.engine_and_limits()?;
     let config = FilterConfig {
-        wasi: WasiOptions {
-            preopens: common.preopens(false),
-            program_name: function.clone(),
-            ..Default::default()
-        },
+        wasi: WasiOptions { preopens: common.preopens(false), program_name: function.clone(), ..Default::default() },
         wasm_path: module,
         function,
         format: match format {
             Format::Json => EventFormat::Json,
             Format::Msgpack => EventFormat::Msgpack,
         },
-        on_error: if drop_on_error {
-            OnError::Drop
-        } else {
-            OnError::Keep
-        },
+        on_error: if drop_on_error { OnError::Drop } else { OnError::Keep },
         limits,
         engine,
         init_config: module_config.map(String::into_bytes),
@@ -239,9 +174,7 @@ fn filter(
     match input_format {
         Format::Msgpack => {
             let mut chunk = Vec::new();
-            std::io::BufReader::new(reader)
-                .read_to_end(&mut chunk)
-                .map_err(|e| e.to_string())?;
+            std::io::BufReader::new(reader).read_to_end(&mut chunk).map_err(|e| e.to_string())?;
             total = Decoder::new(&chunk).count();
             emit(&chunk, &mut filter)?;
         }
@@ -256,13 +189,10 @@ fn filter(
                 }
                 body.clear();
                 json::from_json(line.as_bytes(), &mut body).map_err(|e| match e {
-                    json::JsonError::NotAnObject => {
-                        format!("input line {}: a record body must be a JSON object", n + 1)
-                    }
+                    json::JsonError::NotAnObject => format!("input line {}: a record body must be a JSON object", n + 1),
                     e => format!("input line {}: {e}", n + 1),
                 })?;
-                enc.record(EventTime::now(), flb_events::EMPTY_MAP, &body)
-                    .map_err(|e| e.to_string())?;
+                enc.record(EventTime::now(), flb_events::EMPTY_MAP, &body).map_err(|e| e.to_string())?;
                 in_chunk += 1;
                 total += 1;
                 if in_chunk == CHUNK_RECORDS {
@@ -285,15 +215,8 @@ fn filter(
     if progress && total >= 100 * CHUNK_RECORDS {
         eprintln!();
     }
-    eprintln!(
-        "flb-wasm: {total} records: kept {} modified {} dropped {} errors {}",
-        s.kept, s.modified, s.dropped, s.errors
-    );
-    Ok(if s.errors > 0 {
-        ExitCode::from(3)
-    } else {
-        ExitCode::SUCCESS
-    })
+    eprintln!("flb-wasm: {total} records: kept {} modified {} dropped {} errors {}", s.kept, s.modified, s.dropped, s.errors);
+    Ok(if s.errors > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
 }
 
 fn print_chunk(chunk: &[u8], out: &mut impl Write) -> Result<(), String> {
@@ -311,38 +234,17 @@ fn print_chunk(chunk: &[u8], out: &mut impl Write) -> Result<(), String> {
     Ok(())
 }
 
-fn exec(
-    module: PathBuf,
-    args: Vec<String>,
-    env: Vec<String>,
-    read_only: bool,
-    buf_size: usize,
-    common: &Common,
-) -> Result<ExitCode, String> {
+fn exec(module: PathBuf, args: Vec<String>, env: Vec<String>, read_only: bool, buf_size: usize, common: &Common) -> Result<ExitCode, String> {
     let (engine, limits) = common.engine_and_limits()?;
     let mut env_pairs = Vec::new();
     for kv in env {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| format!("--env '{kv}': expected NAME=value"))?;
+        let (k, v) = kv.split_once('=').ok_or_else(|| format!("--env '{kv}': expected NAME=value"))?;
         env_pairs.push((k.to_owned(), v.to_owned()));
     }
-    let loaded = Runtime::global()
-        .load(&module, &engine)
-        .map_err(|e| format!("{}: {e}", module.display()))?;
-    check(&loaded.module, &Contract::Command)
-        .into_result()
-        .map_err(|e| format!("{}: {e}", module.display()))?;
-    let program_name = module
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let wasi = WasiOptions {
-        args,
-        env: env_pairs,
-        preopens: common.preopens(read_only),
-        program_name,
-    };
+    let loaded = Runtime::global().load(&module, &engine).map_err(|e| format!("{}: {e}", module.display()))?;
+    check(&loaded.module, &Contract::Command).into_result().map_err(|e| format!("{}: {e}", module.display()))?;
+    let program_name = module.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let wasi = WasiOptions { args, env: env_pairs, preopens: common.preopens(read_only), program_name };
     let outcome = run_command(&loaded, &wasi, &limits).map_err(|e| e.to_string())?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -350,11 +252,7 @@ fn exec(
         let rec = serde_json::json!({ "wasi_stdout": String::from_utf8_lossy(line) });
         writeln!(out, "{rec}").map_err(|e| e.to_string())?;
     }
-    for line in outcome
-        .stderr
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-    {
+    for line in outcome.stderr.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         eprintln!("flb-wasm: guest stderr: {}", String::from_utf8_lossy(line));
     }
     Ok(match outcome.status {
@@ -374,14 +272,8 @@ fn exec(
     })
 }
 
-fn check_module(
-    module: PathBuf,
-    function: Option<String>,
-    command: bool,
-) -> Result<ExitCode, String> {
-    let loaded = Runtime::global()
-        .load(&module, &EngineOptions::default())
-        .map_err(|e| format!("{}: {e}", module.display()))?;
+fn check_module(module: PathBuf, function: Option<String>, command: bool) -> Result<ExitCode, String> {
+    let loaded = Runtime::global().load(&module, &EngineOptions::default()).map_err(|e| format!("{}: {e}", module.display()))?;
     let contract = match (function, command) {
         (Some(function), _) => Contract::Filter { function },
         (None, true) => Contract::Command,

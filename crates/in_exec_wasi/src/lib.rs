@@ -52,50 +52,25 @@ impl Input for ExecWasi {
     };
 
     fn init(instance: &mut InputInstance, p: &Properties) -> flb_plugin::Result<Self> {
-        let config = Config::from_properties(p, |name| {
-            instance.parser(name).is_some() || instance.is_proxy_route()
-        })?;
+        let config = Config::from_properties(p, |name| instance.parser(name).is_some() || instance.is_proxy_route())?;
         if config.parser.is_some() && instance.is_proxy_route() {
             return Err("property 'parser' is not available on the -e libexec_wasi.so route (Fluent Bit does not pass its parsers to Go-style plugins); load flb-in_exec_wasi_wasmer.so instead".into());
         }
         let sec = p.int("interval_sec")?.unwrap_or(1);
         let nsec = p.int("interval_nsec")?.unwrap_or(0);
         // As the built-in: both <= 0 means the default of one second.
-        let interval = if sec <= 0 && nsec <= 0 {
-            Duration::from_secs(1)
-        } else {
-            Duration::from_secs(sec.max(0) as u64) + Duration::from_nanos(nsec.max(0) as u64)
-        };
+        let interval = if sec <= 0 && nsec <= 0 { Duration::from_secs(1) } else { Duration::from_secs(sec.max(0) as u64) + Duration::from_nanos(nsec.max(0) as u64) };
         let oneshot = p.bool("oneshot")?.unwrap_or(false);
         let runner = Runner::start(&config, instance.logger().clone())?;
         instance.collect_on_readable(runner.ready_fd())?;
-        instance.collect_every(if oneshot {
-            Duration::from_millis(100)
-        } else {
-            interval
-        })?;
-        instance.logger().debug(format!(
-            "loaded {} ({})",
-            config.wasi_path.display(),
-            runner.module_source()
-        ));
-        Ok(ExecWasi {
-            runner,
-            config,
-            interval,
-            oneshot,
-            started: None,
-            runs_started: 0,
-        })
+        instance.collect_every(if oneshot { Duration::from_millis(100) } else { interval })?;
+        instance.logger().debug(format!("loaded {} ({})", config.wasi_path.display(), runner.module_source()));
+        Ok(ExecWasi { runner, config, interval, oneshot, started: None, runs_started: 0 })
     }
 
     fn collect(&mut self, instance: &InputInstance) -> flb_plugin::Result<()> {
         for done in self.runner.finished() {
-            let parser = self
-                .config
-                .parser
-                .as_deref()
-                .and_then(|n| instance.parser(n));
+            let parser = self.config.parser.as_deref().and_then(|n| instance.parser(n));
             let records = run::records(&done, &self.config, parser.as_ref(), instance.logger());
             if !records.is_empty() {
                 instance.append(&records)?;
@@ -115,19 +90,13 @@ impl Input for ExecWasi {
     }
 
     fn exit(&mut self, instance: &InputInstance) {
-        instance
-            .logger()
-            .debug(format!("{} runs started", self.runs_started));
+        instance.logger().debug(format!("{} runs started", self.runs_started));
     }
 }
 
 /// Maps the `stderr_log_level` property.
 pub fn stderr_level(v: &str) -> Option<Option<Level>> {
-    if v.eq_ignore_ascii_case("off") {
-        Some(None)
-    } else {
-        Level::parse(v).map(Some)
-    }
+    if v.eq_ignore_ascii_case("off") { Some(None) } else { Level::parse(v).map(Some) }
 }
 
 impl ExitPolicy {

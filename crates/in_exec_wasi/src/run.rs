@@ -1,21 +1,18 @@
 //! Running the module off Fluent Bit's threads, and turning a run into records.
 
+use wasm_runtime::lines::record_lines;
 use flb_events::{EMPTY_MAP, Encoder, EventTime, str_map};
 use flb_plugin::Properties;
 use flb_plugin::input::Parser;
 use flb_plugin::log::{Level, Logger};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::Arc;
 use std::time::Duration;
 use wasm_runtime::check::{Contract, check};
-use wasm_runtime::lines::record_lines;
-use wasm_runtime::{
-    CommandOutcome, Compiler, EngineOptions, ExitStatus, Limits, LoadedModule, Preopen, Runtime,
-    WasiOptions, run_command,
-};
+use wasm_runtime::{CommandOutcome, Compiler, EngineOptions, ExitStatus, Limits, LoadedModule, Preopen, Runtime, WasiOptions, run_command};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitPolicy {
@@ -43,59 +40,30 @@ fn bad(prop: &str, msg: impl std::fmt::Display) -> flb_plugin::Error {
 
 impl Config {
     /// Reads and validates every property; `parser_exists` asks the host.
-    pub fn from_properties(
-        p: &Properties,
-        parser_exists: impl Fn(&str) -> bool,
-    ) -> flb_plugin::Result<Config> {
+    pub fn from_properties(p: &Properties, parser_exists: impl Fn(&str) -> bool) -> flb_plugin::Result<Config> {
         let wasi_path = PathBuf::from(p.required_str("wasi_path")?);
-        std::fs::File::open(&wasi_path).map_err(|e| {
-            bad(
-                "wasi_path",
-                format!("cannot read {}: {e}", wasi_path.display()),
-            )
-        })?;
+        std::fs::File::open(&wasi_path).map_err(|e| bad("wasi_path", format!("cannot read {}: {e}", wasi_path.display())))?;
         let read_only = p.bool("read_only")?.unwrap_or(false);
-        let preopens = p
-            .list("accessible_paths")?
-            .into_iter()
-            .map(|path| Preopen {
-                path: path.into(),
-                read_only,
-            })
-            .collect::<Vec<_>>();
+        let preopens = p.list("accessible_paths")?.into_iter().map(|path| Preopen { path: path.into(), read_only }).collect::<Vec<_>>();
         for po in &preopens {
             if !po.path.is_dir() {
-                return Err(bad(
-                    "accessible_paths",
-                    format!("{} is not a directory", po.path.display()),
-                ));
+                return Err(bad("accessible_paths", format!("{} is not a directory", po.path.display())));
             }
         }
         let parser = p.str("parser")?.filter(|s| !s.trim().is_empty());
         if let Some(name) = &parser {
             if !parser_exists(name) {
-                return Err(bad(
-                    "parser",
-                    format!("no parser named '{name}' is defined (check parsers_file)"),
-                ));
+                return Err(bad("parser", format!("no parser named '{name}' is defined (check parsers_file)")));
             }
         }
         let buf_size = p.size("buf_size")?.unwrap_or(4096);
         if !(2..=64 << 20).contains(&buf_size) {
-            return Err(bad(
-                "buf_size",
-                format!("{buf_size} is out of range (2 bytes to 64M)"),
-            ));
+            return Err(bad("buf_size", format!("{buf_size} is out of range (2 bytes to 64M)")));
         }
-        let args = p
-            .str("args")?
-            .map(|a| a.split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default();
+        let args = p.str("args")?.map(|a| a.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
         let mut env = Vec::new();
         for kv in p.all("env") {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| bad("env", format!("'{kv}' is not NAME=value")))?;
+            let (k, v) = kv.split_once('=').ok_or_else(|| bad("env", format!("'{kv}' is not NAME=value")))?;
             env.push((k.trim().to_owned(), v.to_owned()));
         }
         let timeout = p.time("timeout")?.filter(|d| !d.is_zero());
@@ -103,45 +71,18 @@ impl Config {
         if memory_max < 65536 {
             return Err(bad("memory_limit", "must be at least 64k (one wasm page)"));
         }
-        let stderr_level = crate::stderr_level(&p.str("stderr_log_level")?.unwrap_or_default())
-            .ok_or_else(|| {
-                bad(
-                    "stderr_log_level",
-                    "expected error, warn, info, debug or off",
-                )
-            })?;
-        let exit_policy = ExitPolicy::parse(&p.str("exit_status")?.unwrap_or_default())
-            .ok_or_else(|| bad("exit_status", "expected warn, drop or ignore"))?;
-        let compiler = Compiler::parse(&p.str("compiler")?.unwrap_or_default())
-            .ok_or_else(|| bad("compiler", "expected cranelift or singlepass"))?;
-        let cache_dir = p
-            .str("cache_dir")?
-            .filter(|s| !s.trim().is_empty())
-            .map(PathBuf::from);
-        let program_name = wasi_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let stderr_level = crate::stderr_level(&p.str("stderr_log_level")?.unwrap_or_default()).ok_or_else(|| bad("stderr_log_level", "expected error, warn, info, debug or off"))?;
+        let exit_policy = ExitPolicy::parse(&p.str("exit_status")?.unwrap_or_default()).ok_or_else(|| bad("exit_status", "expected warn, drop or ignore"))?;
+        let compiler = Compiler::parse(&p.str("compiler")?.unwrap_or_default()).ok_or_else(|| bad("compiler", "expected cranelift or singlepass"))?;
+        let cache_dir = p.str("cache_dir")?.filter(|s| !s.trim().is_empty()).map(PathBuf::from);
+        let program_name = wasi_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         Ok(Config {
-            wasi: WasiOptions {
-                args,
-                env,
-                preopens,
-                program_name,
-            },
+            wasi: WasiOptions { args, env, preopens, program_name },
             wasi_path,
             parser,
             buf_size: buf_size as usize,
-            limits: Limits {
-                memory_max,
-                call_timeout: timeout,
-                ..Limits::default()
-            },
-            engine: EngineOptions {
-                compiler,
-                metering: timeout.is_some(),
-                cache_dir,
-            },
+            limits: Limits { memory_max, call_timeout: timeout, ..Limits::default() },
+            engine: EngineOptions { compiler, metering: timeout.is_some(), cache_dir },
             stderr_level,
             exit_policy,
         })
@@ -149,12 +90,8 @@ impl Config {
 
     /// Compiles the module (once per process for the same file) and checks it is a command.
     pub fn load(&self) -> flb_plugin::Result<LoadedModule> {
-        let module = Runtime::global()
-            .load(&self.wasi_path, &self.engine)
-            .map_err(|e| bad("wasi_path", e))?;
-        check(&module.module, &Contract::Command)
-            .into_result()
-            .map_err(|e| bad("wasi_path", format!("{}: {e}", self.wasi_path.display())))?;
+        let module = Runtime::global().load(&self.wasi_path, &self.engine).map_err(|e| bad("wasi_path", e))?;
+        check(&module.module, &Contract::Command).into_result().map_err(|e| bad("wasi_path", format!("{}: {e}", self.wasi_path.display())))?;
         Ok(module)
     }
 }
@@ -187,8 +124,7 @@ impl Runner {
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
             return Err("cannot create the wake-up pipe".into());
         }
-        let (ready, notify) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (ready, notify) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let (req_tx, req_rx) = channel::<()>();
         let (res_tx, res_rx) = channel::<Finished>();
         let busy = Arc::new(AtomicBool::new(false));
@@ -209,13 +145,7 @@ impl Runner {
                 }
             })
             .map_err(|e| flb_plugin::Error(format!("cannot start the run thread: {e}")))?;
-        Ok(Runner {
-            requests: req_tx,
-            results: res_rx,
-            ready,
-            busy,
-            source,
-        })
+        Ok(Runner { requests: req_tx, results: res_rx, ready, busy, source })
     }
 
     pub fn ready_fd(&self) -> RawFd {
@@ -239,14 +169,7 @@ impl Runner {
     pub fn finished(&self) -> Vec<Finished> {
         let mut buf = [0u8; 64];
         // SAFETY: draining our own non-blocking pipe.
-        while unsafe {
-            libc::read(
-                self.ready.as_raw_fd(),
-                buf.as_mut_ptr() as *mut _,
-                buf.len(),
-            )
-        } > 0
-        {}
+        while unsafe { libc::read(self.ready.as_raw_fd(), buf.as_mut_ptr() as *mut _, buf.len()) } > 0 {}
         self.results.try_iter().collect()
     }
 }
@@ -269,37 +192,18 @@ pub fn records(done: &Finished, config: &Config, parser: Option<&Parser>, log: &
     match &out.status {
         ExitStatus::Exited(0) => {}
         ExitStatus::Exited(n) => match config.exit_policy {
-            ExitPolicy::Warn => log.warn(format!(
-                "{} exited with status {n}; keeping its {kept} lines",
-                config.wasi_path.display()
-            )),
+            ExitPolicy::Warn => log.warn(format!("{} exited with status {n}; keeping its {kept} lines", config.wasi_path.display())),
             ExitPolicy::Drop => {
-                log.warn(format!(
-                    "{} exited with status {n}; dropping its {kept} lines (exit_status drop)",
-                    config.wasi_path.display()
-                ));
+                log.warn(format!("{} exited with status {n}; dropping its {kept} lines (exit_status drop)", config.wasi_path.display()));
                 return Vec::new();
             }
             ExitPolicy::Ignore => {}
         },
-        ExitStatus::Trapped(t) => log.error(format!(
-            "{} trapped: {} ({}); keeping the {kept} lines it printed",
-            config.wasi_path.display(),
-            t.kind,
-            t.message
-        )),
-        ExitStatus::TimedOut(d) => log.error(format!(
-            "{} was interrupted at the timeout of {}; keeping the {kept} lines it printed",
-            config.wasi_path.display(),
-            fmt_duration(*d)
-        )),
+        ExitStatus::Trapped(t) => log.error(format!("{} trapped: {} ({}); keeping the {kept} lines it printed", config.wasi_path.display(), t.kind, t.message)),
+        ExitStatus::TimedOut(d) => log.error(format!("{} was interrupted at the timeout of {}; keeping the {kept} lines it printed", config.wasi_path.display(), fmt_duration(*d))),
     }
     if out.stdout_truncated {
-        log.warn(format!(
-            "{} printed more than {} bytes in one run; the rest was discarded",
-            config.wasi_path.display(),
-            config.limits.stdout_max
-        ));
+        log.warn(format!("{} printed more than {} bytes in one run; the rest was discarded", config.wasi_path.display(), config.limits.stdout_max));
     }
     let mut enc = Encoder::new();
     let mut body = Vec::new();
@@ -310,12 +214,7 @@ pub fn records(done: &Finished, config: &Config, parser: Option<&Parser>, log: &
             Some(p) => match p.parse(line) {
                 Some(parsed) => {
                     body.extend_from_slice(&parsed.body);
-                    parsed
-                        .time
-                        .map(|(s, n)| {
-                            EventTime::new(s.clamp(0, EventTime::MAX_SEC as i64) as u32, n)
-                        })
-                        .unwrap_or_else(EventTime::now)
+                    parsed.time.map(|(s, n)| EventTime::new(s.clamp(0, EventTime::MAX_SEC as i64) as u32, n)).unwrap_or_else(EventTime::now)
                 }
                 None => {
                     parse_errors += 1;
@@ -332,18 +231,11 @@ pub fn records(done: &Finished, config: &Config, parser: Option<&Parser>, log: &
         }
     }
     if parse_errors > 0 {
-        log.error(format!(
-            "parser '{}' did not match {parse_errors} line(s); they were dropped",
-            config.parser.as_deref().unwrap_or("")
-        ));
+        log.error(format!("parser '{}' did not match {parse_errors} line(s); they were dropped", config.parser.as_deref().unwrap_or("")));
     }
     enc.buf
 }
 
 fn fmt_duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
+    if d.subsec_nanos() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }

@@ -23,8 +23,7 @@ pub(crate) struct DiskCache {
 }
 
 fn private_dir(dir: &Path) -> Result<(), Error> {
-    let bad =
-        |why: String| Error::Compile(format!("module cache directory {}: {why}", dir.display()));
+    let bad = |why: String| Error::Compile(format!("module cache directory {}: {why}", dir.display()));
     fs::create_dir_all(dir).map_err(|e| bad(e.to_string()))?;
     let meta = fs::metadata(dir).map_err(|e| bad(e.to_string()))?;
     // SAFETY: geteuid has no preconditions.
@@ -32,8 +31,7 @@ fn private_dir(dir: &Path) -> Result<(), Error> {
         return Err(bad("not owned by this user".into()));
     }
     if meta.mode() & 0o077 != 0 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .map_err(|e| bad(format!("cannot make it private: {e}")))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| bad(format!("cannot make it private: {e}")))?;
     }
     Ok(())
 }
@@ -46,19 +44,11 @@ fn cache_key(dir: &Path) -> Result<Vec<u8>, Error> {
         }
     }
     let mut key = vec![0u8; 32];
-    let mut rnd = fs::File::open("/dev/urandom")
-        .map_err(|e| Error::Compile(format!("no randomness for the cache key: {e}")))?;
+    let mut rnd = fs::File::open("/dev/urandom").map_err(|e| Error::Compile(format!("no randomness for the cache key: {e}")))?;
     std::io::Read::read_exact(&mut rnd, &mut key).map_err(|e| Error::Compile(e.to_string()))?;
     let tmp = dir.join(format!("key.{}", std::process::id()));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| Error::Compile(e.to_string()))?;
-    f.write_all(&key)
-        .map_err(|e| Error::Compile(e.to_string()))?;
+    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(|e| Error::Compile(e.to_string()))?;
+    f.write_all(&key).map_err(|e| Error::Compile(e.to_string()))?;
     // Another process may have won the race: use whichever key ends up in place.
     if fs::hard_link(&tmp, &path).is_err() {
         let _ = fs::remove_file(&tmp);
@@ -74,18 +64,9 @@ impl DiskCache {
         let key = cache_key(dir)?;
         let mut h = Sha256::new();
         h.update(hash);
-        h.update(format!(
-            "{:?}/{}/{}/{}",
-            opts.compiler,
-            opts.metering,
-            env!("CARGO_PKG_VERSION"),
-            std::env::consts::ARCH
-        ));
+        h.update(format!("{:?}/{}/{}/{}", opts.compiler, opts.metering, env!("CARGO_PKG_VERSION"), std::env::consts::ARCH));
         let name: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Ok(DiskCache {
-            file: dir.join(format!("{name}.wasmer")),
-            key,
-        })
+        Ok(DiskCache { file: dir.join(format!("{name}.wasmer")), key })
     }
 
     fn mac(&self, data: &[u8]) -> Vec<u8> {
@@ -107,23 +88,16 @@ impl DiskCache {
                 return Some(m);
             }
         }
-        log::warn!(
-            "discarding invalid compiled-module cache entry {}",
-            self.file.display()
-        );
+        log::warn!("discarding invalid compiled-module cache entry {}", self.file.display());
         let _ = fs::remove_file(&self.file);
         None
     }
 
     pub fn store(&self, module: &Module) {
-        let Ok(bytes) = module.serialize() else {
-            return;
-        };
+        let Ok(bytes) = module.serialize() else { return };
         let mut out = self.mac(&bytes);
         out.extend_from_slice(&bytes);
-        let tmp = self
-            .file
-            .with_extension(format!("tmp{}", std::process::id()));
+        let tmp = self.file.with_extension(format!("tmp{}", std::process::id()));
         if fs::write(&tmp, &out).is_ok() {
             let _ = fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600));
             let _ = fs::rename(&tmp, &self.file);

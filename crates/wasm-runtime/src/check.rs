@@ -13,9 +13,7 @@ pub(crate) fn refuse_foreign_format(bytes: &[u8]) -> Result<(), Error> {
     }
     let text = bytes.iter().take(64).all(|b| b.is_ascii());
     if !bytes.starts_with(b"\0asm") && !(text && bytes.iter().any(|&b| b == b'(')) {
-        return Err(Error::Compile(
-            "not a WebAssembly module (no \\0asm header)".into(),
-        ));
+        return Err(Error::Compile("not a WebAssembly module (no \\0asm header)".into()));
     }
     Ok(())
 }
@@ -53,9 +51,7 @@ impl Report {
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &Finding> {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
+        self.findings.iter().filter(|f| f.severity == Severity::Error)
     }
 
     /// `Err` with the errors joined by "; " when the module does not fit.
@@ -63,18 +59,11 @@ impl Report {
         if self.ok() {
             return Ok(());
         }
-        Err(self
-            .errors()
-            .map(|f| f.message.as_str())
-            .collect::<Vec<_>>()
-            .join("; "))
+        Err(self.errors().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; "))
     }
 
     fn push(&mut self, severity: Severity, message: impl Into<String>) {
-        self.findings.push(Finding {
-            severity,
-            message: message.into(),
-        });
+        self.findings.push(Finding { severity, message: message.into() });
     }
 }
 
@@ -84,18 +73,14 @@ pub fn check(module: &Module, contract: &Contract) -> Report {
     let mut r = Report::default();
     let unresolved: Vec<String> = module
         .imports()
-        .filter(|i| {
-            !(i.module().starts_with("wasi_snapshot_preview1") || i.module() == "wasi_unstable")
-        })
+        .filter(|i| !(i.module().starts_with("wasi_snapshot_preview1") || i.module() == "wasi_unstable"))
         .filter(|i| !crate::libc_compat::serves(i.module(), i.name()))
         .map(|i| format!("{}.{}", i.module(), i.name()))
         .collect();
     if !unresolved.is_empty() {
         r.push(Severity::Error, format!("imports the host cannot provide: {} (available: WASI preview1, flb.log, and the C library functions env.{{malloc, printf, sprintf, strlen, ...}} of the built-in's WAMR; build against wasi-libc with --target=wasm32-wasi for anything else)", unresolved.join(", ")));
     }
-    let exports_memory = module
-        .exports()
-        .any(|e| matches!(e.ty(), ExternType::Memory(_)));
+    let exports_memory = module.exports().any(|e| matches!(e.ty(), ExternType::Memory(_)));
     match contract {
         Contract::Command => {
             if crate::command::entry_point(module).is_none() {
@@ -105,22 +90,8 @@ pub fn check(module: &Module, contract: &Contract) -> Report {
         Contract::Filter { function } => {
             match module.exports().functions().find(|f| f.name() == function) {
                 None => {
-                    let names: Vec<String> = module
-                        .exports()
-                        .functions()
-                        .map(|f| f.name().to_string())
-                        .collect();
-                    r.push(
-                        Severity::Error,
-                        format!(
-                            "no exported function '{function}' (exported functions: {})",
-                            if names.is_empty() {
-                                "none".into()
-                            } else {
-                                names.join(", ")
-                            }
-                        ),
-                    );
+                    let names: Vec<String> = module.exports().functions().map(|f| f.name().to_string()).collect();
+                    r.push(Severity::Error, format!("no exported function '{function}' (exported functions: {})", if names.is_empty() { "none".into() } else { names.join(", ") }));
                 }
                 Some(f) => {
                     let ty = f.ty();
@@ -141,23 +112,14 @@ pub fn check(module: &Module, contract: &Contract) -> Report {
             }
             let has = |n: &str| module.exports().any(|e| e.name() == n);
             if has("malloc") && has("free") {
-                r.push(
-                    Severity::Info,
-                    "records are passed through the module's exported malloc/free",
-                );
+                r.push(Severity::Info, "records are passed through the module's exported malloc/free");
             } else if has("__new") && has("__pin") && has("__unpin") {
-                r.push(
-                    Severity::Info,
-                    "records are passed through AssemblyScript's __new/__pin/__unpin",
-                );
+                r.push(Severity::Info, "records are passed through AssemblyScript's __new/__pin/__unpin");
             } else {
                 r.push(Severity::Info, "no malloc/free exported: records are placed in a host-managed region at the end of guest memory");
             }
             if !exports_memory {
-                r.push(
-                    Severity::Error,
-                    "the module exports no memory; the filter passes records through linear memory",
-                );
+                r.push(Severity::Error, "the module exports no memory; the filter passes records through linear memory");
             }
         }
     }

@@ -1,11 +1,11 @@
 //! One run of a WASI command module (the exec_wasi input): instantiate, call `_start`, keep
 //! whatever it printed, whatever way it ended.
 
-use crate::Limits;
 use crate::engine::LoadedModule;
 use crate::error::{Error, Trap};
 use crate::instance::Instance;
 use crate::wasi::WasiOptions;
+use crate::Limits;
 use std::time::{Duration, Instant};
 
 /// How a command run ended.
@@ -29,18 +29,12 @@ pub struct CommandOutcome {
 
 /// The entry point a command module offers, if any.
 pub fn entry_point(module: &wasmer::Module) -> Option<&'static str> {
-    ["_start", "main", "__main_argc_argv"]
-        .into_iter()
-        .find(|n| module.exports().functions().any(|f| f.name() == *n))
+    ["_start", "main", "__main_argc_argv"].into_iter().find(|n| module.exports().functions().any(|f| f.name() == *n))
 }
 
 /// Runs `module` once. `Err` means it could not start (instantiation, no entry point); a
 /// guest that traps or times out is an `Ok` outcome with what it printed before.
-pub fn run_command(
-    module: &LoadedModule,
-    wasi: &WasiOptions,
-    limits: &Limits,
-) -> Result<CommandOutcome, Error> {
+pub fn run_command(module: &LoadedModule, wasi: &WasiOptions, limits: &Limits) -> Result<CommandOutcome, Error> {
     let start = Instant::now();
     let Some(entry) = entry_point(&module.module) else {
         return Err(Error::MissingExport("_start (the entry point of a WASI command module; build it as a program, not a library)".into()));
@@ -57,14 +51,7 @@ pub fn run_command(
     }?;
     let (stdout, stdout_truncated) = inst.take_stdout();
     let (stderr, stderr_truncated) = inst.take_stderr();
-    Ok(CommandOutcome {
-        status,
-        stdout,
-        stdout_truncated,
-        stderr,
-        stderr_truncated,
-        elapsed: start.elapsed(),
-    })
+    Ok(CommandOutcome { status, stdout, stdout_truncated, stderr, stderr_truncated, elapsed: start.elapsed() })
 }
 
 fn finish(r: Result<i32, Error>) -> Result<ExitStatus, Error> {

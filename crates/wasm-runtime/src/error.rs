@@ -37,10 +37,7 @@ pub struct Trap {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{0}")]
     Compile(String),
     #[error("cannot instantiate the module: {0}")]

@@ -48,12 +48,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            memory_max: 256 << 20,
-            call_timeout: Some(Duration::from_secs(5)),
-            stdout_max: 16 << 20,
-            stderr_max: 64 << 10,
-        }
+        Limits { memory_max: 256 << 20, call_timeout: Some(Duration::from_secs(5)), stdout_max: 16 << 20, stderr_max: 64 << 10 }
     }
 }
 

@@ -16,34 +16,9 @@ use wasmer::{Function, FunctionEnv, FunctionEnvMut, Imports, Memory, Module, Run
 
 /// The functions served, for the checker and the docs.
 pub const SERVED: &[&str] = &[
-    "malloc",
-    "calloc",
-    "realloc",
-    "free",
-    "strdup",
-    "printf",
-    "sprintf",
-    "snprintf",
-    "vprintf",
-    "vsprintf",
-    "vsnprintf",
-    "puts",
-    "putchar",
-    "memcpy",
-    "memmove",
-    "memset",
-    "memcmp",
-    "memchr",
-    "strlen",
-    "strcmp",
-    "strncmp",
-    "strcpy",
-    "strncpy",
-    "strchr",
-    "strstr",
-    "atoi",
-    "abort",
-    "exit",
+    "malloc", "calloc", "realloc", "free", "strdup", "printf", "sprintf", "snprintf", "vprintf", "vsprintf", "vsnprintf", "puts",
+    "putchar", "memcpy", "memmove", "memset", "memcmp", "memchr", "strlen", "strcmp", "strncmp", "strcpy", "strncpy", "strchr",
+    "strstr", "atoi", "abort", "exit",
 ];
 
 pub(crate) struct LibcEnv {
@@ -71,29 +46,11 @@ pub(crate) fn wanted(module: &Module) -> bool {
 
 /// Defines the served `env` functions `module` imports (with matching signatures) into
 /// `imports`. Call [`attach`] with the instance's memory once instantiated.
-pub(crate) fn define(
-    store: &mut Store,
-    module: &Module,
-    stdout: &Capture,
-    imports: &mut Imports,
-) -> FunctionEnv<LibcEnv> {
-    let env = FunctionEnv::new(
-        store,
-        LibcEnv {
-            memory: None,
-            stdout: stdout.clone(),
-            heap: Heap::default(),
-        },
-    );
+pub(crate) fn define(store: &mut Store, module: &Module, stdout: &Capture, imports: &mut Imports) -> FunctionEnv<LibcEnv> {
+    let env = FunctionEnv::new(store, LibcEnv { memory: None, stdout: stdout.clone(), heap: Heap::default() });
     for imp in module.imports().filter(|i| serves(i.module(), i.name())) {
-        let Some(want) = imp.ty().func() else {
-            continue;
-        };
-        let f = if imp.module() == "flb" {
-            flb_function(store, &env, imp.name())
-        } else {
-            function(store, &env, imp.name())
-        };
+        let Some(want) = imp.ty().func() else { continue };
+        let f = if imp.module() == "flb" { flb_function(store, &env, imp.name()) } else { function(store, &env, imp.name()) };
         if let Some(f) = f {
             if f.ty(store) == *want {
                 imports.define(imp.module(), imp.name(), f);
@@ -112,24 +69,16 @@ type R<T> = Result<T, RuntimeError>;
 
 fn function(s: &mut Store, env: &FunctionEnv<LibcEnv>, name: &str) -> Option<Function> {
     let func = match name {
-        "malloc" => Function::new_typed_with_env(s, env, |mut e: Env, n: i32| -> R<i32> {
-            malloc(&mut e, n as u32)
+        "malloc" => Function::new_typed_with_env(s, env, |mut e: Env, n: i32| -> R<i32> { malloc(&mut e, n as u32) }),
+        "calloc" => Function::new_typed_with_env(s, env, |mut e: Env, n: i32, size: i32| -> R<i32> {
+            let Some(total) = (n as u32).checked_mul(size as u32) else { return Ok(0) };
+            let p = malloc(&mut e, total)?;
+            if p != 0 {
+                mem(&mut e)?[p as usize..(p as u32 + total) as usize].fill(0);
+            }
+            Ok(p)
         }),
-        "calloc" => {
-            Function::new_typed_with_env(s, env, |mut e: Env, n: i32, size: i32| -> R<i32> {
-                let Some(total) = (n as u32).checked_mul(size as u32) else {
-                    return Ok(0);
-                };
-                let p = malloc(&mut e, total)?;
-                if p != 0 {
-                    mem(&mut e)?[p as usize..(p as u32 + total) as usize].fill(0);
-                }
-                Ok(p)
-            })
-        }
-        "realloc" => Function::new_typed_with_env(s, env, |mut e: Env, p: i32, n: i32| -> R<i32> {
-            realloc(&mut e, p as u32, n as u32)
-        }),
+        "realloc" => Function::new_typed_with_env(s, env, |mut e: Env, p: i32, n: i32| -> R<i32> { realloc(&mut e, p as u32, n as u32) }),
         "free" => Function::new_typed_with_env(s, env, |mut e: Env, p: i32| {
             e.data_mut().heap.free(p as u32);
         }),
@@ -141,33 +90,23 @@ fn function(s: &mut Store, env: &FunctionEnv<LibcEnv>, name: &str) -> Option<Fun
             }
             Ok(p)
         }),
-        "printf" | "vprintf" => {
-            Function::new_typed_with_env(s, env, |mut e: Env, fmt: i32, va: i32| -> R<i32> {
-                let out = format(mem(&mut e)?, fmt as u32, va as u32)?;
-                e.data().stdout.write(&out);
-                Ok(out.len() as i32)
-            })
-        }
-        "sprintf" | "vsprintf" => Function::new_typed_with_env(
-            s,
-            env,
-            |mut e: Env, buf: i32, fmt: i32, va: i32| -> R<i32> {
-                let out = format(mem(&mut e)?, fmt as u32, va as u32)?;
-                put(mem(&mut e)?, buf as u32, &out, usize::MAX)?;
-                Ok(out.len() as i32)
-            },
-        ),
-        "snprintf" | "vsnprintf" => Function::new_typed_with_env(
-            s,
-            env,
-            |mut e: Env, buf: i32, n: i32, fmt: i32, va: i32| -> R<i32> {
-                let out = format(mem(&mut e)?, fmt as u32, va as u32)?;
-                if n > 0 {
-                    put(mem(&mut e)?, buf as u32, &out, n as usize - 1)?;
-                }
-                Ok(out.len() as i32)
-            },
-        ),
+        "printf" | "vprintf" => Function::new_typed_with_env(s, env, |mut e: Env, fmt: i32, va: i32| -> R<i32> {
+            let out = format(mem(&mut e)?, fmt as u32, va as u32)?;
+            e.data().stdout.write(&out);
+            Ok(out.len() as i32)
+        }),
+        "sprintf" | "vsprintf" => Function::new_typed_with_env(s, env, |mut e: Env, buf: i32, fmt: i32, va: i32| -> R<i32> {
+            let out = format(mem(&mut e)?, fmt as u32, va as u32)?;
+            put(mem(&mut e)?, buf as u32, &out, usize::MAX)?;
+            Ok(out.len() as i32)
+        }),
+        "snprintf" | "vsnprintf" => Function::new_typed_with_env(s, env, |mut e: Env, buf: i32, n: i32, fmt: i32, va: i32| -> R<i32> {
+            let out = format(mem(&mut e)?, fmt as u32, va as u32)?;
+            if n > 0 {
+                put(mem(&mut e)?, buf as u32, &out, n as usize - 1)?;
+            }
+            Ok(out.len() as i32)
+        }),
         "puts" => Function::new_typed_with_env(s, env, |mut e: Env, p: i32| -> R<i32> {
             let mut line = c_str(mem(&mut e)?, p as u32)?.to_vec();
             line.push(b'\n');
@@ -178,83 +117,62 @@ fn function(s: &mut Store, env: &FunctionEnv<LibcEnv>, name: &str) -> Option<Fun
             e.data().stdout.write(&[c as u8]);
             c
         }),
-        "memcpy" | "memmove" => {
-            Function::new_typed_with_env(s, env, |mut e: Env, d: i32, src: i32, n: i32| -> R<i32> {
-                let m = mem(&mut e)?;
-                range(m, src as u32, n as u32)?;
-                range(m, d as u32, n as u32)?;
-                m.copy_within(src as usize..(src as u32 + n as u32) as usize, d as usize);
-                Ok(d)
-            })
-        }
-        "memset" => {
-            Function::new_typed_with_env(s, env, |mut e: Env, d: i32, c: i32, n: i32| -> R<i32> {
-                let m = mem(&mut e)?;
-                range(m, d as u32, n as u32)?;
-                m[d as usize..(d as u32 + n as u32) as usize].fill(c as u8);
-                Ok(d)
-            })
-        }
-        "memcmp" => {
-            Function::new_typed_with_env(s, env, |mut e: Env, a: i32, b: i32, n: i32| -> R<i32> {
-                let m = mem(&mut e)?;
-                let (x, y) = (range(m, a as u32, n as u32)?, range(m, b as u32, n as u32)?);
-                Ok(cmp_bytes(&m[x], &m[y]))
-            })
-        }
-        "memchr" => {
-            Function::new_typed_with_env(s, env, |mut e: Env, p: i32, c: i32, n: i32| -> R<i32> {
-                let m = mem(&mut e)?;
-                let r = range(m, p as u32, n as u32)?;
-                Ok(m[r]
-                    .iter()
-                    .position(|&b| b == c as u8)
-                    .map_or(0, |i| p + i as i32))
-            })
-        }
-        "strlen" => Function::new_typed_with_env(s, env, |mut e: Env, p: i32| -> R<i32> {
-            Ok(c_str(mem(&mut e)?, p as u32)?.len() as i32)
+        "memcpy" | "memmove" => Function::new_typed_with_env(s, env, |mut e: Env, d: i32, src: i32, n: i32| -> R<i32> {
+            let m = mem(&mut e)?;
+            range(m, src as u32, n as u32)?;
+            range(m, d as u32, n as u32)?;
+            m.copy_within(src as usize..(src as u32 + n as u32) as usize, d as usize);
+            Ok(d)
         }),
+        "memset" => Function::new_typed_with_env(s, env, |mut e: Env, d: i32, c: i32, n: i32| -> R<i32> {
+            let m = mem(&mut e)?;
+            range(m, d as u32, n as u32)?;
+            m[d as usize..(d as u32 + n as u32) as usize].fill(c as u8);
+            Ok(d)
+        }),
+        "memcmp" => Function::new_typed_with_env(s, env, |mut e: Env, a: i32, b: i32, n: i32| -> R<i32> {
+            let m = mem(&mut e)?;
+            let (x, y) = (range(m, a as u32, n as u32)?, range(m, b as u32, n as u32)?);
+            Ok(cmp_bytes(&m[x], &m[y]))
+        }),
+        "memchr" => Function::new_typed_with_env(s, env, |mut e: Env, p: i32, c: i32, n: i32| -> R<i32> {
+            let m = mem(&mut e)?;
+            let r = range(m, p as u32, n as u32)?;
+            Ok(m[r].iter().position(|&b| b == c as u8).map_or(0, |i| p + i as i32))
+        }),
+        "strlen" => Function::new_typed_with_env(s, env, |mut e: Env, p: i32| -> R<i32> { Ok(c_str(mem(&mut e)?, p as u32)?.len() as i32) }),
         "strcmp" => Function::new_typed_with_env(s, env, |mut e: Env, a: i32, b: i32| -> R<i32> {
             let m = mem(&mut e)?;
             Ok(cmp_bytes(c_str(m, a as u32)?, c_str(m, b as u32)?))
         }),
-        "strncmp" => {
-            Function::new_typed_with_env(s, env, |mut e: Env, a: i32, b: i32, n: i32| -> R<i32> {
-                let m = mem(&mut e)?;
-                let (x, y) = (c_str(m, a as u32)?, c_str(m, b as u32)?);
-                let n = n as u32 as usize;
-                Ok(cmp_bytes(&x[..x.len().min(n)], &y[..y.len().min(n)]))
-            })
-        }
-        "strcpy" => {
-            Function::new_typed_with_env(s, env, |mut e: Env, d: i32, src: i32| -> R<i32> {
-                let m = mem(&mut e)?;
-                let s = c_str(m, src as u32)?.to_vec();
-                put(m, d as u32, &s, usize::MAX)?;
-                Ok(d)
-            })
-        }
-        "strncpy" => {
-            Function::new_typed_with_env(s, env, |mut e: Env, d: i32, src: i32, n: i32| -> R<i32> {
-                let m = mem(&mut e)?;
-                let n = n as u32;
-                let mut s = c_str(m, src as u32)?.to_vec();
-                s.resize(n as usize, 0); // strncpy pads with NULs and may leave no terminator
-                let r = range(m, d as u32, n)?;
-                m[r].copy_from_slice(&s);
-                Ok(d)
-            })
-        }
+        "strncmp" => Function::new_typed_with_env(s, env, |mut e: Env, a: i32, b: i32, n: i32| -> R<i32> {
+            let m = mem(&mut e)?;
+            let (x, y) = (c_str(m, a as u32)?, c_str(m, b as u32)?);
+            let n = n as u32 as usize;
+            Ok(cmp_bytes(&x[..x.len().min(n)], &y[..y.len().min(n)]))
+        }),
+        "strcpy" => Function::new_typed_with_env(s, env, |mut e: Env, d: i32, src: i32| -> R<i32> {
+            let m = mem(&mut e)?;
+            let s = c_str(m, src as u32)?.to_vec();
+            put(m, d as u32, &s, usize::MAX)?;
+            Ok(d)
+        }),
+        "strncpy" => Function::new_typed_with_env(s, env, |mut e: Env, d: i32, src: i32, n: i32| -> R<i32> {
+            let m = mem(&mut e)?;
+            let n = n as u32;
+            let mut s = c_str(m, src as u32)?.to_vec();
+            s.resize(n as usize, 0); // strncpy pads with NULs and may leave no terminator
+            let r = range(m, d as u32, n)?;
+            m[r].copy_from_slice(&s);
+            Ok(d)
+        }),
         "strchr" => Function::new_typed_with_env(s, env, |mut e: Env, p: i32, c: i32| -> R<i32> {
             let m = mem(&mut e)?;
             let s = c_str(m, p as u32)?;
             if c as u8 == 0 {
                 return Ok(p + s.len() as i32);
             }
-            Ok(s.iter()
-                .position(|&b| b == c as u8)
-                .map_or(0, |i| p + i as i32))
+            Ok(s.iter().position(|&b| b == c as u8).map_or(0, |i| p + i as i32))
         }),
         "strstr" => Function::new_typed_with_env(s, env, |mut e: Env, h: i32, n: i32| -> R<i32> {
             let m = mem(&mut e)?;
@@ -262,26 +180,16 @@ fn function(s: &mut Store, env: &FunctionEnv<LibcEnv>, name: &str) -> Option<Fun
             if needle.is_empty() {
                 return Ok(h);
             }
-            Ok(hay
-                .windows(needle.len())
-                .position(|w| w == needle)
-                .map_or(0, |i| h + i as i32))
+            Ok(hay.windows(needle.len()).position(|w| w == needle).map_or(0, |i| h + i as i32))
         }),
         "atoi" => Function::new_typed_with_env(s, env, |mut e: Env, p: i32| -> R<i32> {
             let s = String::from_utf8_lossy(c_str(mem(&mut e)?, p as u32)?).into_owned();
             let t = s.trim_start();
-            let end = t
-                .char_indices()
-                .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+')))
-                .count();
+            let end = t.char_indices().take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+'))).count();
             Ok(t[..end].parse::<i64>().map_or(0, |v| v as i32))
         }),
-        "abort" => Function::new_typed_with_env(s, env, |_e: Env| -> R<()> {
-            Err(RuntimeError::new("the guest called abort()"))
-        }),
-        "exit" => Function::new_typed_with_env(s, env, |_e: Env, code: i32| -> R<()> {
-            Err(RuntimeError::new(format!("the guest called exit({code})")))
-        }),
+        "abort" => Function::new_typed_with_env(s, env, |_e: Env| -> R<()> { Err(RuntimeError::new("the guest called abort()")) }),
+        "exit" => Function::new_typed_with_env(s, env, |_e: Env, code: i32| -> R<()> { Err(RuntimeError::new(format!("the guest called exit({code})"))) }),
         _ => return None,
     };
     Some(func)
@@ -289,33 +197,26 @@ fn function(s: &mut Store, env: &FunctionEnv<LibcEnv>, name: &str) -> Option<Fun
 
 fn flb_function(store: &mut Store, env: &FunctionEnv<LibcEnv>, name: &str) -> Option<Function> {
     match name {
-        "log" => Some(Function::new_typed_with_env(
-            store,
-            env,
-            |mut e: Env, level: i32, p: i32, n: i32| -> R<()> {
-                let m = mem(&mut e)?;
-                let r = range(m, p as u32, n as u32)?;
-                let level = match level {
-                    i32::MIN..=1 => log::Level::Error,
-                    2 => log::Level::Warn,
-                    3 => log::Level::Info,
-                    4 => log::Level::Debug,
-                    _ => log::Level::Trace,
-                };
-                log::log!(level, "{}", String::from_utf8_lossy(&m[r]).trim_end());
-                Ok(())
-            },
-        )),
+        "log" => Some(Function::new_typed_with_env(store, env, |mut e: Env, level: i32, p: i32, n: i32| -> R<()> {
+            let m = mem(&mut e)?;
+            let r = range(m, p as u32, n as u32)?;
+            let level = match level {
+                i32::MIN..=1 => log::Level::Error,
+                2 => log::Level::Warn,
+                3 => log::Level::Info,
+                4 => log::Level::Debug,
+                _ => log::Level::Trace,
+            };
+            log::log!(level, "{}", String::from_utf8_lossy(&m[r]).trim_end());
+            Ok(())
+        })),
         _ => None,
     }
 }
 
 fn mem<'a>(e: &'a mut Env) -> R<&'a mut [u8]> {
     let (data, store) = e.data_and_store_mut();
-    let memory = data
-        .memory
-        .as_ref()
-        .ok_or_else(|| RuntimeError::new("the module exports no memory for its env.* imports"))?;
+    let memory = data.memory.as_ref().ok_or_else(|| RuntimeError::new("the module exports no memory for its env.* imports"))?;
     let view = memory.view(&store);
     // SAFETY: no guest code runs during a host call, and memory cannot grow while this
     // borrow (tied to the call's env) lives.
@@ -327,19 +228,13 @@ fn oob(what: &str, p: u32) -> RuntimeError {
 }
 
 fn range(m: &[u8], p: u32, n: u32) -> R<std::ops::Range<usize>> {
-    let end = (p as usize)
-        .checked_add(n as usize)
-        .filter(|&e| e <= m.len())
-        .ok_or_else(|| oob("buffer", p))?;
+    let end = (p as usize).checked_add(n as usize).filter(|&e| e <= m.len()).ok_or_else(|| oob("buffer", p))?;
     Ok(p as usize..end)
 }
 
 fn c_str(m: &[u8], p: u32) -> R<&[u8]> {
     let tail = m.get(p as usize..).ok_or_else(|| oob("string", p))?;
-    let end = tail
-        .iter()
-        .position(|&b| b == 0)
-        .ok_or_else(|| oob("unterminated string at", p))?;
+    let end = tail.iter().position(|&b| b == 0).ok_or_else(|| oob("unterminated string at", p))?;
     Ok(&tail[..end])
 }
 
@@ -361,25 +256,15 @@ fn cmp_bytes(a: &[u8], b: &[u8]) -> i32 {
 
 fn malloc(e: &mut Env, n: u32) -> R<i32> {
     let (data, mut store) = e.data_and_store_mut();
-    let Some(memory) = data.memory.clone() else {
-        return Err(RuntimeError::new(
-            "the module exports no memory for env.malloc",
-        ));
-    };
-    Ok(data
-        .heap
-        .alloc(n, |pages| memory.grow(&mut store, pages).ok().map(|p| p.0))
-        .unwrap_or(0) as i32)
+    let Some(memory) = data.memory.clone() else { return Err(RuntimeError::new("the module exports no memory for env.malloc")) };
+    Ok(data.heap.alloc(n, |pages| memory.grow(&mut store, pages).ok().map(|p| p.0)).unwrap_or(0) as i32)
 }
 
 fn realloc(e: &mut Env, p: u32, n: u32) -> R<i32> {
     if p == 0 {
         return malloc(e, n);
     }
-    let old =
-        e.data().heap.size_of(p).ok_or_else(|| {
-            RuntimeError::new(format!("realloc({p:#x}): not a pointer from malloc"))
-        })?;
+    let old = e.data().heap.size_of(p).ok_or_else(|| RuntimeError::new(format!("realloc({p:#x}): not a pointer from malloc")))?;
     if n <= old {
         return Ok(p as i32);
     }
@@ -462,8 +347,7 @@ pub(crate) fn format(m: &[u8], fmt: u32, va: u32) -> R<Vec<u8>> {
             out.push(c);
             continue;
         }
-        let (mut left, mut plus, mut space, mut alt, mut zero) =
-            (false, false, false, false, false);
+        let (mut left, mut plus, mut space, mut alt, mut zero) = (false, false, false, false, false);
         while i < fmt.len() {
             match fmt[i] {
                 b'-' => left = true,
@@ -540,11 +424,7 @@ pub(crate) fn format(m: &[u8], fmt: u32, va: u32) -> R<Vec<u8>> {
         match conv {
             b'%' => out.push(b'%'),
             b'd' | b'i' => {
-                let v = if long64 {
-                    args.i64()?
-                } else {
-                    args.i32()? as i64
-                };
+                let v = if long64 { args.i64()? } else { args.i32()? as i64 };
                 let mut digits = v.unsigned_abs().to_string().into_bytes();
                 if let Some(p) = prec {
                     if p == 0 && v == 0 {
@@ -554,23 +434,11 @@ pub(crate) fn format(m: &[u8], fmt: u32, va: u32) -> R<Vec<u8>> {
                         digits.insert(0, b'0');
                     }
                 }
-                let sign: &[u8] = if v < 0 {
-                    b"-"
-                } else if plus {
-                    b"+"
-                } else if space {
-                    b" "
-                } else {
-                    b""
-                };
+                let sign: &[u8] = if v < 0 { b"-" } else if plus { b"+" } else if space { b" " } else { b"" };
                 pad(digits, sign, prec.is_none(), &mut out);
             }
             b'u' | b'x' | b'X' | b'o' => {
-                let v = if long64 {
-                    args.i64()? as u64
-                } else {
-                    args.i32()? as u32 as u64
-                };
+                let v = if long64 { args.i64()? as u64 } else { args.i32()? as u32 as u64 };
                 let mut digits = match conv {
                     b'u' => v.to_string(),
                     b'x' => format!("{v:x}"),
@@ -597,11 +465,7 @@ pub(crate) fn format(m: &[u8], fmt: u32, va: u32) -> R<Vec<u8>> {
             b'c' => pad(vec![args.i32()? as u8], b"", false, &mut out),
             b's' => {
                 let p = args.i32()? as u32;
-                let mut s = if p == 0 {
-                    b"(null)".to_vec()
-                } else {
-                    c_str(m, p)?.to_vec()
-                };
+                let mut s = if p == 0 { b"(null)".to_vec() } else { c_str(m, p)?.to_vec() };
                 if let Some(pr) = prec {
                     s.truncate(pr);
                 }
@@ -614,15 +478,7 @@ pub(crate) fn format(m: &[u8], fmt: u32, va: u32) -> R<Vec<u8>> {
             b'f' | b'F' | b'e' | b'E' | b'g' | b'G' | b'a' | b'A' => {
                 let v = args.f64()?;
                 let body = float(v.abs(), conv, prec.unwrap_or(6), alt);
-                let sign: &[u8] = if v.is_sign_negative() && !v.is_nan() {
-                    b"-"
-                } else if plus {
-                    b"+"
-                } else if space {
-                    b" "
-                } else {
-                    b""
-                };
+                let sign: &[u8] = if v.is_sign_negative() && !v.is_nan() { b"-" } else if plus { b"+" } else if space { b" " } else { b"" };
                 pad(body.into_bytes(), sign, v.is_finite(), &mut out);
             }
             b'n' => {
@@ -647,12 +503,7 @@ fn float(v: f64, conv: u8, prec: usize, alt: bool) -> String {
         let s = format!("{v:.prec$e}");
         let (mant, exp) = s.split_once('e').unwrap();
         let exp: i32 = exp.parse().unwrap();
-        format!(
-            "{mant}{}{}{:02}",
-            if upper { 'E' } else { 'e' },
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        )
+        format!("{mant}{}{}{:02}", if upper { 'E' } else { 'e' }, if exp < 0 { '-' } else { '+' }, exp.abs())
     };
     let s = match conv.to_ascii_lowercase() {
         b'f' => format!("{v:.prec$}"),
@@ -660,31 +511,14 @@ fn float(v: f64, conv: u8, prec: usize, alt: bool) -> String {
         b'a' => format!("{v:e}"),
         _ => {
             let p = prec.max(1);
-            let x = if v == 0.0 {
-                0
-            } else {
-                format!("{v:.*e}", p - 1)
-                    .split_once('e')
-                    .unwrap()
-                    .1
-                    .parse::<i32>()
-                    .unwrap()
-            };
-            let mut s = if (p as i32) > x && x >= -4 {
-                format!("{v:.*}", (p as i32 - 1 - x) as usize)
-            } else {
-                exp_form(p - 1)
-            };
+            let x = if v == 0.0 { 0 } else { format!("{v:.*e}", p - 1).split_once('e').unwrap().1.parse::<i32>().unwrap() };
+            let mut s = if (p as i32) > x && x >= -4 { format!("{v:.*}", (p as i32 - 1 - x) as usize) } else { exp_form(p - 1) };
             if !alt {
                 let (m, e) = match s.find(['e', 'E']) {
                     Some(i) => (s[..i].to_owned(), s[i..].to_owned()),
                     None => (s.clone(), String::new()),
                 };
-                let m = if m.contains('.') {
-                    m.trim_end_matches('0').trim_end_matches('.').to_owned()
-                } else {
-                    m
-                };
+                let m = if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.').to_owned() } else { m };
                 s = m + &e;
             }
             s
@@ -703,9 +537,7 @@ struct VaList<'a> {
 impl VaList<'_> {
     fn take<const N: usize>(&mut self) -> R<[u8; N]> {
         let at = self.at.next_multiple_of(N as u32);
-        let r = range(self.m, at, N as u32).map_err(|_| {
-            RuntimeError::new("printf: the format string asks for more arguments than were passed")
-        })?;
+        let r = range(self.m, at, N as u32).map_err(|_| RuntimeError::new("printf: the format string asks for more arguments than were passed"))?;
         self.at = at + N as u32;
         Ok(self.m[r].try_into().unwrap())
     }
@@ -739,27 +571,9 @@ mod tests {
 
     #[test]
     fn integers_strings_and_flags() {
-        assert_eq!(
-            fmt(
-                "%d|%5d|%-5d|%05d|%+d",
-                &[i(42), i(-7), i(3), i(-42), i(1)].concat()
-            ),
-            "42|   -7|3    |-0042|+1"
-        );
-        assert_eq!(
-            fmt(
-                "%x %X %#x %o %u",
-                &[i(255), i(255), i(255), i(8), i(-1)].concat()
-            ),
-            "ff FF 0xff 10 4294967295"
-        );
-        assert_eq!(
-            fmt(
-                "%s|%.3s|%8s|%c",
-                &[i(600), i(600), i(600), i('z' as i32)].concat()
-            ),
-            "hello|hel|   hello|z"
-        );
+        assert_eq!(fmt("%d|%5d|%-5d|%05d|%+d", &[i(42), i(-7), i(3), i(-42), i(1)].concat()), "42|   -7|3    |-0042|+1");
+        assert_eq!(fmt("%x %X %#x %o %u", &[i(255), i(255), i(255), i(8), i(-1)].concat()), "ff FF 0xff 10 4294967295");
+        assert_eq!(fmt("%s|%.3s|%8s|%c", &[i(600), i(600), i(600), i('z' as i32)].concat()), "hello|hel|   hello|z");
         // long long is 8-aligned after a 4-byte argument.
         let mut a = i(1);
         a.extend([0; 4]);
@@ -771,13 +585,7 @@ mod tests {
     #[test]
     fn floats_like_c() {
         let d = |v: f64| v.to_le_bytes().to_vec();
-        assert_eq!(
-            fmt(
-                "%f %.2f %e %g %g %g",
-                &[d(1.5), d(2.345), d(1234.5), d(0.0001), d(1e10), d(100.0)].concat()
-            ),
-            "1.500000 2.35 1.234500e+03 0.0001 1e+10 100"
-        );
+        assert_eq!(fmt("%f %.2f %e %g %g %g", &[d(1.5), d(2.345), d(1234.5), d(0.0001), d(1e10), d(100.0)].concat()), "1.500000 2.35 1.234500e+03 0.0001 1e+10 100");
     }
 
     #[test]

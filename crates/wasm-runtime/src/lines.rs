@@ -12,10 +12,7 @@ pub fn record_lines(stdout: &[u8], buf_size: usize) -> impl Iterator<Item = &[u8
             return None;
         }
         let window = &rest[..rest.len().min(max)];
-        let take = window
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(window.len(), |i| i + 1);
+        let take = window.iter().position(|&b| b == b'\n').map_or(window.len(), |i| i + 1);
         let (piece, tail) = rest.split_at(take);
         rest = tail;
         Some(piece.strip_suffix(b"\n").unwrap_or(piece))
@@ -27,9 +24,7 @@ mod tests {
     use super::record_lines;
 
     fn lines(s: &str, n: usize) -> Vec<String> {
-        record_lines(s.as_bytes(), n)
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .collect()
+        record_lines(s.as_bytes(), n).map(|l| String::from_utf8_lossy(l).into_owned()).collect()
     }
 
     #[test]

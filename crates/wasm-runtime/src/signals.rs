@@ -45,10 +45,7 @@ fn state() -> &'static State {
     STATE.get_or_init(|| {
         let next = query(libc::SIGSEGV).sa_sigaction;
         wasmer::sys::vm::init_traps();
-        State {
-            wasmer: SIGNALS.map(query),
-            next,
-        }
+        State { wasmer: SIGNALS.map(query), next }
     })
 }
 
@@ -83,8 +80,7 @@ fn next_of(handler: usize) -> usize {
     // SAFETY: dladdr/dlopen(RTLD_NOLOAD)/dlsym only look up already-loaded objects.
     unsafe {
         let mut info: libc::Dl_info = std::mem::zeroed();
-        if libc::dladdr(handler as *const libc::c_void, &mut info) == 0 || info.dli_fname.is_null()
-        {
+        if libc::dladdr(handler as *const libc::c_void, &mut info) == 0 || info.dli_fname.is_null() {
             return 0;
         }
         let h = libc::dlopen(info.dli_fname, libc::RTLD_NOLOAD | libc::RTLD_LAZY);
@@ -92,11 +88,7 @@ fn next_of(handler: usize) -> usize {
             return 0;
         }
         let f = libc::dlsym(h, c"flb_wasmer_signal_chain_next".as_ptr());
-        let next = if f.is_null() {
-            0
-        } else {
-            std::mem::transmute::<*mut libc::c_void, extern "C" fn(usize) -> usize>(f)(handler)
-        };
+        let next = if f.is_null() { 0 } else { std::mem::transmute::<*mut libc::c_void, extern "C" fn(usize) -> usize>(f)(handler) };
         libc::dlclose(h);
         next
     }

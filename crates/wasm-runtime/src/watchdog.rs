@@ -35,14 +35,8 @@ struct Watchdog {
 fn watchdog() -> &'static Watchdog {
     static W: OnceLock<&'static Watchdog> = OnceLock::new();
     W.get_or_init(|| {
-        let w: &'static Watchdog = Box::leak(Box::new(Watchdog {
-            slots: Mutex::default(),
-            wake: Condvar::new(),
-        }));
-        std::thread::Builder::new()
-            .name("flb-wasmer-watchdog".into())
-            .spawn(move || run(w))
-            .expect("watchdog thread");
+        let w: &'static Watchdog = Box::leak(Box::new(Watchdog { slots: Mutex::default(), wake: Condvar::new() }));
+        std::thread::Builder::new().name("flb-wasmer-watchdog".into()).spawn(move || run(w)).expect("watchdog thread");
         w
     })
 }
@@ -83,13 +77,7 @@ fn run(w: &'static Watchdog) {
 pub(crate) struct Registration(Arc<Slot>);
 
 pub(crate) fn register(counter: *mut i64) -> Registration {
-    let slot = Arc::new(Slot {
-        state: Mutex::new(SlotState {
-            deadline: None,
-            counter: counter as usize,
-        }),
-        fired: AtomicBool::new(false),
-    });
+    let slot = Arc::new(Slot { state: Mutex::new(SlotState { deadline: None, counter: counter as usize }), fired: AtomicBool::new(false) });
     let w = watchdog();
     w.slots.lock().unwrap().push(slot.clone());
     w.wake.notify_one();
@@ -107,11 +95,7 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        watchdog()
-            .slots
-            .lock()
-            .unwrap()
-            .retain(|s| !Arc::ptr_eq(s, &self.0));
+        watchdog().slots.lock().unwrap().retain(|s| !Arc::ptr_eq(s, &self.0));
     }
 }
 
