@@ -133,6 +133,8 @@ def main():
         "drop half": {
             "builtin json": wasm("wasm", "filter_drop.wasm", "drop_some", "json", big_heap),
             "ours json": wasm("wasm_wasmer", "filter_drop.wasm", "drop_some", "json"),
+            "builtin msgpack": wasm("wasm", "filter_msgpack_drop.wasm", "drop_some_mp", "msgpack", big_heap),
+            "ours msgpack": wasm("wasm_wasmer", "filter_msgpack_drop.wasm", "drop_some_mp", "msgpack"),
             "lua": ["-F", "lua", "-m", "*", "-p", f"script={lua}", "-p", "call=drop_half"],
         },
     }
@@ -161,14 +163,19 @@ def main():
     if rows:
         lines += [
              "Filter: tail (exit_on_eof) -> filter -> counter. CPU = user+sys seconds of the whole fluent-bit process.",
-             "`x built-in` = built-in CPU / ours (higher is better for us); `% ceiling` = no-filter CPU / this CPU.", "",
-             "| logic | variant | record | records | out (expected) | CPU s | peak RSS MiB | x built-in | % ceiling |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "`x built-in` = built-in CPU / ours (higher is better for us); `% ceiling` = no-filter CPU / this CPU.",
+             "`x built-in above ceiling` = the same ratio for the CPU each run spends above the no-filter run (the filter's",
+             "own cost, with Fluent Bit's for rewriting changed records), shown where both are at least 0.03 s above it.",
+             "No filter can make the whole process cheaper than the ceiling, so `x built-in` cannot exceed",
+             "built-in CPU / ceiling CPU (except where dropping records saves output work).", "",
+             "| logic | variant | record | records | out (expected) | CPU s | peak RSS MiB | x built-in | x built-in above ceiling | % ceiling |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for logic, variant, size, count, n, expect, cpu, rss, builtin, cpu0 in rows:
         out = f"{n}" if n == expect else f"**{n}** ({expect})"
         vs = f"{builtin[0] / cpu:.2f}" if builtin and cpu > 0 else ""
+        above = f"{(builtin[0] - cpu0) / (cpu - cpu0):.1f}" if builtin and min(builtin[0], cpu) - cpu0 >= 0.03 else ""
         ceil = f"{100 * cpu0 / cpu:.0f}%" if cpu0 and cpu > 0 else ""
-        lines.append(f"| {logic} | {variant} | {size} B | {count} | {out} | {cpu:.2f} | {rss / 1024:.0f} | {vs} | {ceil} |")
+        lines.append(f"| {logic} | {variant} | {size} B | {count} | {out} | {cpu:.2f} | {rss / 1024:.0f} | {vs} | {above} | {ceil} |")
 
     # exec_wasi: CPU per run, over many runs (CPU time is counted in 10 ms ticks).
     dur = "6" if a.quick else "20"

@@ -2,7 +2,9 @@
 use std::{env, path::PathBuf};
 
 fn main() {
-    let header = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time, not with env!(): a build script compiled in another clone sharing
+    // the target directory would otherwise look for the header in that clone.
+    let header = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
         .join("../../fluent-bit-headers/flb_wasmer_abi.h");
     println!("cargo:rerun-if-changed={}", header.display());
     let bindings = bindgen::Builder::default()

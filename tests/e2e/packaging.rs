@@ -22,7 +22,7 @@ fn sh(cmd: &mut Command) -> Result<String, Failed> {
 /// Configures and builds the CMake project on the binaries this test run was built with.
 fn cmake_build(prefix: &str) -> Result<PathBuf, Failed> {
     let build = scratch_dir("cmake");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cmake");
+    let src = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo")).join("../cmake");
     sh(Command::new("cmake")
         .arg("-S")
         .arg(&src)

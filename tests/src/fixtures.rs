@@ -14,7 +14,7 @@ fn build_all() -> Result<PathBuf, String> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/build.sh");
+            let script = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo")).join("fixtures/build.sh");
             let out = out_dir();
             let res = Command::new("bash").arg(&script).arg(&out).output().map_err(|e| format!("cannot run {}: {e}", script.display()))?;
             if !res.status.success() {
@@ -41,5 +41,5 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// Source directory of the fixtures (data files live there too).
 pub fn source_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo")).join("fixtures")
 }

@@ -90,7 +90,10 @@ pub struct WasmFilter {
     /// The module announced `flb_abi_version() == 2`: `func` takes a batch of events.
     batch: bool,
     enc: Encoder,
-    json_in: Vec<u8>,
+    /// The record as JSON for the guest (json format), and what it takes to read a result.
+    json: json::RecordJson,
+    /// The batch call's input, kept to avoid an allocation per call.
+    batch_in: Vec<u8>,
     body_out: Vec<u8>,
     pub stats: Stats,
     errors: ErrorLog,
@@ -145,7 +148,8 @@ impl WasmFilter {
             func,
             batch,
             enc: Encoder::new(),
-            json_in: Vec::new(),
+            json: json::RecordJson::default(),
+            batch_in: Vec::new(),
             body_out: Vec::new(),
             stats: Stats::default(),
             errors: ErrorLog::default(),
@@ -255,12 +259,10 @@ impl WasmFilter {
     /// Calls the guest for one record; the new body (for Replace) is left in `body_out`.
     fn call(&mut self, tag: &str, sec: u32, nsec: u32, body: &[u8]) -> Result<Outcome, String> {
         let input: &[u8] = match self.config.format {
-            EventFormat::Json => {
-                self.json_in.clear();
-                json::to_json(body, &mut self.json_in)
-                    .map_err(|e| format!("cannot convert the record to JSON: {e}"))?;
-                &self.json_in
-            }
+            EventFormat::Json => self
+                .json
+                .encode(body)
+                .map_err(|e| format!("cannot convert the record to JSON: {e}"))?,
             EventFormat::Msgpack => body,
         };
         let nul = self.config.format == EventFormat::Json;
@@ -288,8 +290,13 @@ impl WasmFilter {
         let result = match placed {
             // The guest handed back the record it was given, untouched: keep it as it was
             // without parsing it again.
-            Ok((ptr, rec_ptr)) if ptr == rec_ptr && self.unchanged(ptr, input) => Ok(Outcome::Keep),
-            Ok((ptr, _)) => self.read_result(ptr),
+            Ok((ptr, rec_ptr))
+                if ptr == rec_ptr
+                    && self.instance.read(ptr, input.len()).is_ok_and(|now| now == input) =>
+            {
+                Ok(Outcome::Keep)
+            }
+            Ok((ptr, _)) => self.read_result(ptr, body),
             Err(e) => Err(describe(&e)),
         };
         if let Err(e) = self.instance.release_all() {
@@ -347,14 +354,13 @@ impl WasmFilter {
             return false;
         }
         let run = &chunk[run];
-        // The guest's input: the group start marker, then the run, assembled in `json_in`
-        // (unused in this mode) so no buffer is allocated per call.
-        let mut input = std::mem::take(&mut self.json_in);
+        // The guest's input: the group start marker, then the run.
+        let mut input = std::mem::take(&mut self.batch_in);
         input.clear();
         input.extend_from_slice(group.map_or(&[][..], |g| &chunk[g]));
         input.extend_from_slice(run);
         let called = self.call_event(&input);
-        self.json_in = input;
+        self.batch_in = input;
         match called.unwrap_or_else(|e| self.failed(&e, &format!("batch of {n} records"))) {
             Outcome::Events if self.body_out == run => {
                 self.stats.kept += n;
@@ -425,13 +431,8 @@ impl WasmFilter {
         Ok(Outcome::Events)
     }
 
-    fn unchanged(&self, ptr: u32, input: &[u8]) -> bool {
-        self.instance
-            .read(ptr, input.len())
-            .is_ok_and(|now| now == input)
-    }
-
-    fn read_result(&mut self, ptr: u32) -> Result<Outcome, String> {
+    /// Reads the guest's result for the record `body` into `body_out`.
+    fn read_result(&mut self, ptr: u32, body: &[u8]) -> Result<Outcome, String> {
         self.body_out.clear();
         if ptr == 0 {
             // C guests return NULL when they fail (e.g. malloc did); an empty string drops.
@@ -449,13 +450,14 @@ impl WasmFilter {
             })?;
         match self.config.format {
             EventFormat::Json => {
-                let end = at.iter().position(|&b| b == 0).ok_or_else(|| {
+                let end = memchr::memchr(0, at).ok_or_else(|| {
                     format!("the guest's result at {ptr:#x} has no NUL terminator")
                 })?;
                 if end == 0 {
                     return Ok(Outcome::Drop);
                 }
-                json::from_json(&at[..end], &mut self.body_out)
+                self.json
+                    .decode(body, &at[..end], &mut self.body_out)
                     .map_err(|e| format!("bad guest result: {e}"))?;
             }
             EventFormat::Msgpack => {

@@ -6,7 +6,7 @@
 //! that reads back to the same value (Fluent Bit's `%.16g` can change the value). Integral
 //! floats keep a `.0` as in Fluent Bit, so they stay floats after a round trip.
 
-use crate::decode::{DecodeError, object_len};
+use crate::decode::DecodeError;
 use rmp::Marker;
 
 const MAX_DEPTH: usize = 1000;
@@ -17,9 +17,178 @@ fn err(reason: &'static str) -> DecodeError {
 
 /// Writes `body` (one msgpack object, normally a map) as compact JSON into `out`.
 pub fn to_json(body: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
-    let len = object_len(body)?;
-    let mut rd = &body[..len];
-    value(&mut rd, out, 0, false)
+    value(&mut &body[..], out, 0, false)
+}
+
+/// One record body as JSON text for a guest, remembering where each top-level member ends
+/// in the text and in the body. A guest result that repeats leading and trailing runs of
+/// those members byte for byte (usual edits: add a field first or last, change one) then
+/// reuses their msgpack instead of parsing them again; only the rest of the result is parsed.
+/// Reused members keep their original msgpack types (as an untouched record does), where a
+/// full parse would turn binary into text and non-string keys into strings.
+#[derive(Default)]
+pub struct RecordJson {
+    text: Vec<u8>,
+    /// After each top-level member: (end in `text`, end in the body).
+    ends: Vec<(usize, usize)>,
+    /// Where the first member starts in the body, and the body's length (a check).
+    body_start: usize,
+    body_len: usize,
+    tail: Vec<u8>,
+    parsed: Vec<u8>,
+}
+
+impl RecordJson {
+    /// Converts `body` and returns the text.
+    pub fn encode(&mut self, body: &[u8]) -> Result<&[u8], DecodeError> {
+        self.text.clear();
+        self.ends.clear();
+        self.body_len = body.len();
+        let mut rd = body;
+        let n = match rd.first() {
+            Some(&b @ 0x80..=0x8f) => {
+                rd = &rd[1..];
+                (b & 0x0f) as u64
+            }
+            Some(0xde) => be(&mut &rd[1..], 2).inspect(|_| rd = &rd[3..])?,
+            Some(0xdf) => be(&mut &rd[1..], 4).inspect(|_| rd = &rd[5..])?,
+            _ => {
+                value(&mut rd, &mut self.text, 0, false)?;
+                return Ok(&self.text);
+            }
+        };
+        self.body_start = body.len() - rd.len();
+        self.text.push(b'{');
+        for i in 0..n {
+            if i > 0 {
+                self.text.push(b',');
+            }
+            member(&mut rd, &mut self.text, 1, false)?;
+            self.ends.push((self.text.len(), body.len() - rd.len()));
+        }
+        self.text.push(b'}');
+        Ok(&self.text)
+    }
+
+    /// Appends the guest's JSON `result` as a msgpack map to `out`; `body` is the body given
+    /// to the last [`RecordJson::encode`]. Same result and errors as [`from_json`].
+    pub fn decode(&mut self, body: &[u8], result: &[u8], out: &mut Vec<u8>) -> Result<(), JsonError> {
+        if body.len() == self.body_len && !self.ends.is_empty() && result.first() == Some(&b'{') {
+            if let Some(splice) = self.splice(result) {
+                self.parsed.clear();
+                if !splice.parse || from_json(&self.tail, &mut self.parsed).is_ok() {
+                    self.assemble(body, &splice, out);
+                    return Ok(());
+                }
+            }
+        }
+        from_json(result, out)
+    }
+
+    /// Finds the members of `result` that repeat sent ones: a leading run and a trailing run,
+    /// around a middle that is parsed (left in `tail` as an object's text).
+    fn splice(&mut self, result: &[u8]) -> Option<Splice> {
+        let (text, ends, n) = (&self.text, &self.ends, self.ends.len());
+        let head = common_prefix(text, result);
+        // A leading member is kept if its text lies in the common prefix and the result goes
+        // on with ',' or '}' there: up to it, the result is the same token sequence as sent.
+        let leading = |limit: usize, after: &[u8]| {
+            (1..=n).rev().find(|&a| {
+                let e = ends[a - 1].0;
+                e <= head && e <= limit && result.get(e).is_some_and(|c| after.contains(c))
+            })
+        };
+        // Where member i starts in the sent text, just after the '{' or ',' before it.
+        let start = |i: usize| if i == 0 { 1 } else { ends[i - 1].0 + 1 };
+        let tail_same = common_suffix(text, result);
+        let trailing = (0..n).find(|&b| text.len() - start(b) <= tail_same);
+        self.tail.clear();
+        if let Some(b) = trailing {
+            // The result is `{` lead `,` middle `,` trail `}`; the trail starts after `sep`.
+            let sep = (result.len() - (text.len() - start(b))).checked_sub(1)?;
+            // The middle: none (`{` trail, or lead `,` trail), or members between two
+            // separators, which must be there (`{,"b":2}` and `{"a":1,,"b":2}` are errors).
+            let (a, middle) = if sep == 0 {
+                (0, None)
+            } else if result[sep] != b',' {
+                return None;
+            } else {
+                match leading(sep, b",") {
+                    Some(a) if ends[a - 1].0 == sep => (a, None),
+                    Some(a) => (a, Some(ends[a - 1].0 + 1..sep)),
+                    None => (0, Some(1..sep)),
+                }
+            };
+            if let Some(middle) = &middle {
+                let members = &result[middle.clone()];
+                if members.iter().all(u8::is_ascii_whitespace) {
+                    return None;
+                }
+                self.tail.push(b'{');
+                self.tail.extend_from_slice(members);
+                self.tail.push(b'}');
+            }
+            return Some(Splice { lead: a, trail: b, parse: middle.is_some() });
+        }
+        // No trailing members: the result ends its own way after the leading ones.
+        let a = leading(usize::MAX, b",}")?;
+        let rest = &result[ends[a - 1].0..];
+        let skip = usize::from(rest[0] == b',');
+        // `{"a":1,}` must stay an error, as a full parse makes it.
+        if skip == 1 && rest[1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}') {
+            return None;
+        }
+        self.tail.push(b'{');
+        self.tail.extend_from_slice(&rest[skip..]);
+        Some(Splice { lead: a, trail: n, parse: true })
+    }
+
+    /// Writes the map: kept leading members, the parsed middle (in `parsed`), kept trailing
+    /// members.
+    fn assemble(&self, body: &[u8], s: &Splice, out: &mut Vec<u8>) {
+        let (added, header) = match self.parsed.first() {
+            None => (0, 0),
+            Some(&b @ 0x80..=0x8f) => ((b & 0x0f) as usize, 1),
+            Some(0xde) => (u16::from_be_bytes([self.parsed[1], self.parsed[2]]) as usize, 3),
+            Some(_) => (u32::from_be_bytes(self.parsed[1..5].try_into().expect("map32 header")) as usize, 5),
+        };
+        let n = self.ends.len();
+        // In the body, member i spans member_end(i - 1)..member_end(i).
+        let member_end = |i: usize| if i == 0 { self.body_start } else { self.ends[i - 1].1 };
+        rmp::encode::write_map_len(out, (s.lead + added + n - s.trail) as u32).expect("Vec write");
+        out.extend_from_slice(&body[self.body_start..member_end(s.lead)]);
+        out.extend_from_slice(&self.parsed[header..]);
+        out.extend_from_slice(&body[member_end(s.trail)..member_end(n)]);
+    }
+}
+
+/// Members kept from the sent record: `lead` leading ones, those from `trail` on; `parse`:
+/// members in between are in `tail`.
+struct Splice {
+    lead: usize,
+    trail: usize,
+    parse: bool,
+}
+
+/// Length of the common suffix of `a` and `b`, comparing in blocks first.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    let mut i = 0;
+    while i + 64 <= n && a[n - i - 64..n - i] == b[n - i - 64..n - i] {
+        i += 64;
+    }
+    i + a[..n - i].iter().rev().zip(b[..n - i].iter().rev()).take_while(|(x, y)| x == y).count()
+}
+
+/// Length of the common prefix of `a` and `b`, comparing in blocks first.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 64 <= n && a[i..i + 64] == b[i..i + 64] {
+        i += 64;
+    }
+    i + a[i..n].iter().zip(&b[i..n]).position(|(x, y)| x != y).unwrap_or(n - i)
 }
 
 /// `in_key`: inside a non-string map key, which is written as one JSON string at the end;
@@ -29,14 +198,13 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize, in_key: bool) -> Resul
     if depth > MAX_DEPTH {
         return Err(err("nesting too deep for JSON"));
     }
-    use std::io::Write;
     let m = rmp::decode::read_marker(rd).map_err(|_| err("truncated msgpack"))?;
     match m {
         Marker::Null => out.extend_from_slice(b"null"),
         Marker::True => out.extend_from_slice(b"true"),
         Marker::False => out.extend_from_slice(b"false"),
-        Marker::FixPos(v) => write!(out, "{v}").expect("Vec write"),
-        Marker::FixNeg(v) => write!(out, "{v}").expect("Vec write"),
+        Marker::FixPos(v) => int(v, out),
+        Marker::FixNeg(v) => int(v, out),
         Marker::U8 | Marker::U16 | Marker::U32 | Marker::U64 => {
             let n = match m {
                 Marker::U8 => 1,
@@ -44,7 +212,7 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize, in_key: bool) -> Resul
                 Marker::U32 => 4,
                 _ => 8,
             };
-            write!(out, "{}", be(rd, n)?).expect("Vec write");
+            int(be(rd, n)?, out);
         }
         Marker::I8 | Marker::I16 | Marker::I32 | Marker::I64 => {
             let n = match m {
@@ -56,7 +224,7 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize, in_key: bool) -> Resul
             let raw = be(rd, n)?;
             let shift = 64 - 8 * n as u32;
             let v = ((raw << shift) as i64) >> shift;
-            write!(out, "{v}").expect("Vec write");
+            int(v, out);
         }
         Marker::F32 => float(f32::from_bits(be(rd, 4)? as u32) as f64, out),
         Marker::F64 => float(f64::from_bits(be(rd, 8)?), out),
@@ -102,20 +270,7 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize, in_key: bool) -> Resul
                 if i > 0 {
                     out.push(b',');
                 }
-                // JSON keys must be strings: render any other key as the string of its JSON.
-                if in_key || matches!(rd.first(), Some(0xa0..=0xbf | 0xd9..=0xdb)) {
-                    value(rd, out, depth + 1, in_key)?;
-                } else {
-                    let mut key = Vec::new();
-                    value(rd, &mut key, depth + 1, true)?;
-                    if key.first() == Some(&b'"') {
-                        out.extend_from_slice(&key);
-                    } else {
-                        string(&key, out);
-                    }
-                }
-                out.push(b':');
-                value(rd, out, depth + 1, in_key)?;
+                member(rd, out, depth + 1, in_key)?;
             }
             out.push(b'}');
         }
@@ -148,6 +303,24 @@ fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize, in_key: bool) -> Resul
     Ok(())
 }
 
+/// One map member, `"key":value`.
+fn member(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize, in_key: bool) -> Result<(), DecodeError> {
+    // JSON keys must be strings: render any other key as the string of its JSON.
+    if in_key || matches!(rd.first(), Some(0xa0..=0xbf | 0xd9..=0xdb)) {
+        value(rd, out, depth, in_key)?;
+    } else {
+        let mut key = Vec::new();
+        value(rd, &mut key, depth, true)?;
+        if key.first() == Some(&b'"') {
+            out.extend_from_slice(&key);
+        } else {
+            string(&key, out);
+        }
+    }
+    out.push(b':');
+    value(rd, out, depth, in_key)
+}
+
 fn take<'a>(rd: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError> {
     if rd.len() < n {
         return Err(err("truncated msgpack"));
@@ -176,12 +349,63 @@ fn ryu_like(v: f64) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap_or_else(|_| b"null".to_vec())
 }
 
+fn int(v: impl itoa::Integer, out: &mut Vec<u8>) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
 fn string(bytes: &[u8], out: &mut Vec<u8>) {
     match std::str::from_utf8(bytes) {
-        Ok(s) => serde_json::to_writer(&mut *out, s).expect("Vec write"),
-        Err(_) => serde_json::to_writer(&mut *out, String::from_utf8_lossy(bytes).as_ref())
-            .expect("Vec write"),
+        Ok(s) => escape(s.as_bytes(), out),
+        Err(_) => escape(String::from_utf8_lossy(bytes).as_bytes(), out),
     }
+}
+
+/// Writes UTF-8 text as a JSON string, escaped exactly as serde_json does. Skips 8 bytes at
+/// a time while none needs escaping (records are mostly long runs of plain text).
+fn escape(s: &[u8], out: &mut Vec<u8>) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Whether any byte of `w` is below 0x20, '"' or '\\' (exact, no false negatives).
+    let special = |w: u64| {
+        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        (w.wrapping_sub(ONES * 0x20) & !w & HIGH) | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) != 0
+    };
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let mut plain = 0; // start of the run not yet copied
+    let mut i = 0;
+    while i < s.len() {
+        if i + 8 <= s.len() && !special(u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"))) {
+            i += 8;
+            continue;
+        }
+        let b = s[i];
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&s[plain..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        i += 1;
+        plain = i;
+    }
+    out.extend_from_slice(&s[plain..]);
+    out.push(b'"');
 }
 
 /// Why a guest's JSON result cannot become a record body.
@@ -377,5 +601,75 @@ mod tests {
         let mut body = vec![0x81, 0xa1, b'x'];
         rmp::encode::write_f64(&mut body, 0.1 + 0.2).unwrap();
         assert_eq!(js(&body), r#"{"x":0.30000000000000004}"#);
+    }
+
+    fn edited(sent_body: &[u8], edit: impl Fn(&str) -> String) -> (Vec<u8>, Vec<u8>) {
+        let mut rj = RecordJson::default();
+        let text = String::from_utf8(rj.encode(sent_body).unwrap().to_vec()).unwrap();
+        let result = edit(&text);
+        let (mut fast, mut full) = (vec![], vec![]);
+        let a = rj.decode(sent_body, result.as_bytes(), &mut fast);
+        let b = from_json(result.as_bytes(), &mut full);
+        assert_eq!(a, b, "{result}");
+        (fast, full)
+    }
+
+    #[test]
+    fn unchanged_members_are_reused_not_parsed() {
+        let body = mp(r#"{"a":1,"b":"x","c":[1,2],"d":{"e":null}}"#);
+        // Appended, removed at the end, identical, changed at the start, trailing space.
+        for edit in [
+            |t: &str| format!("{},\"wasm\":\"yes\"}}", &t[..t.len() - 1]),
+            |t: &str| t.replace(r#","d":{"e":null}"#, ""),
+            |t: &str| t.to_owned(),
+            |t: &str| t.replace(r#""a":1"#, r#""a":2"#),
+            |t: &str| format!("{t} \n"),
+            |t: &str| t.replace(r#""b":"x""#, r#""b":"x","n":1.5"#),
+            |t: &str| t.replace(r#""a":1"#, r#""a":10"#),
+        ] {
+            let (fast, full) = edited(&body, edit);
+            assert_eq!(fast, full);
+        }
+    }
+
+    #[test]
+    fn reuse_keeps_errors_and_original_types() {
+        let body = mp(r#"{"a":1,"b":2}"#);
+        for bad in [r#"{,"b":2}"#, r#"{ ,"a":1,"b":2}"#, r#"{"a":1"#, r#"{"a":1,"b":2"#, r#"{"a":1,"#, r#"{"a":1,}"#, r#"{"a":1,"b":2,}"#, r#"{"a":1,"b":2} x"#, r#"{"a":1,"b""#, r#"{"a":1,"b":2}}"#] {
+            let (mut fast, mut full) = (vec![], vec![]);
+            let mut rj = RecordJson::default();
+            rj.encode(&body).unwrap();
+            let a = rj.decode(&body, bad.as_bytes(), &mut fast);
+            assert_eq!(a, from_json(bad.as_bytes(), &mut full), "{bad}");
+            assert!(a.is_err(), "{bad}");
+        }
+        // {1: bin "ab"} plus a field: the kept member stays an integer key and binary.
+        let body = [0x81, 0x01, 0xc4, 0x02, b'a', b'b'];
+        let (fast, _) = edited(&body, |t| format!("{},\"k\":true}}", &t[..t.len() - 1]));
+        assert_eq!(fast, [0x82, 0x01, 0xc4, 0x02, b'a', b'b', 0xa1, b'k', 0xc3]);
+        // Inserted first, and a middle member replaced: binary on both sides kept.
+        let body = [0x83, 0xa1, b'a', 0xc4, 0x01, b'x', 0xa1, b'b', 0x01, 0xa1, b'c', 0xc4, 0x01, b'y'];
+        let (fast, _) = edited(&body, |t| t.replacen('{', r#"{"k":true,"#, 1));
+        assert_eq!(fast[0], 0x84);
+        assert_eq!(&fast[1..5], [0xa1, b'k', 0xc3, 0xa1]);
+        assert_eq!(&fast[4..], &body[1..]);
+        let (fast, _) = edited(&body, |t| t.replace(r#""b":1"#, r#""b":2,"d":3"#));
+        assert_eq!(fast[0], 0x84);
+        assert_eq!(&fast[1..6], &body[1..6]);
+        assert_eq!(&fast[fast.len() - 5..], &body[body.len() - 5..]);
+    }
+
+    #[test]
+    fn escaping_matches_serde_json() {
+        let mut all: String = (0u8..0x80).map(char::from).collect();
+        all.push_str("é\u{2028}\"\\ a long plain run of text here\u{1f}");
+        for s in [all.as_str(), "", "\"", "12345678\n", "abcdefgh", "abcdefg\\"] {
+            for start in 0..s.len().min(9) {
+                let Some(s) = s.get(start..) else { continue };
+                let mut ours = vec![];
+                string(s.as_bytes(), &mut ours);
+                assert_eq!(ours, serde_json::to_vec(s).unwrap(), "{s:?}");
+            }
+        }
     }
 }

@@ -4,8 +4,10 @@
 //!
 //! Arming a call is cheap (an uncontended lock and a clock read; no allocation, no wake-up):
 //! each metered instance registers one [`Slot`] for its life, and the watchdog polls the
-//! registered slots every [`TICK`] while any exist. It rewrites the counter on every tick
-//! until the call ends, because the guest's own decrement may race with a single write.
+//! registered slots every [`TICK`]. It rewrites the counter on every tick until the call
+//! ends, because the guest's own decrement may race with a single write. After
+//! [`IDLE_TICKS`] ticks without an armed call it parks (an idle Fluent Bit gets no wake-ups
+//! from us); the next call to arm wakes it, once.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -15,6 +17,17 @@ use std::time::{Duration, Instant};
 pub(crate) const TICK: Duration = Duration::from_millis(5);
 /// Writes per tick to an overrunning guest's counter (about 0.1 ms).
 const BURST: u32 = 10_000;
+/// Ticks without a call in progress before the watchdog parks (0.1 s).
+pub(crate) const IDLE_TICKS: u32 = 20;
+
+/// Set by the watchdog (holding the registry lock) before it parks, cleared by the call to
+/// arm that wakes it.
+static PARKED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the watchdog is parked (for tests).
+pub fn parked() -> bool {
+    PARKED.load(Ordering::Relaxed)
+}
 
 pub(crate) struct Slot {
     state: Mutex<SlotState>,
@@ -43,14 +56,29 @@ fn watchdog() -> &'static Watchdog {
 
 fn run(w: &'static Watchdog) {
     let mut slots = w.slots.lock().unwrap();
+    let mut idle = 0;
     loop {
-        if slots.is_empty() {
+        if slots.is_empty() || PARKED.load(Ordering::Relaxed) {
             slots = w.wake.wait(slots).unwrap();
             continue;
         }
+        if idle >= IDLE_TICKS {
+            // Park unless a call was armed meanwhile. A call arming after its slot is
+            // checked here sees PARKED (both sides hold the slot's lock) and wakes us.
+            PARKED.store(true, Ordering::Relaxed);
+            if slots.iter().any(|s| s.state.lock().unwrap().deadline.is_some()) {
+                PARKED.store(false, Ordering::Relaxed);
+            }
+            idle = 0;
+            continue;
+        }
         let now = Instant::now();
+        idle += 1;
         for slot in slots.iter() {
             let st = slot.state.lock().unwrap();
+            if st.deadline.is_some() {
+                idle = 0;
+            }
             if st.deadline.is_some_and(|d| d <= now) {
                 slot.fired.store(true, Ordering::Release);
                 // SAFETY: a slot is unregistered (under the registry lock, held here) before
@@ -88,7 +116,17 @@ impl Registration {
     /// Arms the limit for one call; the returned guard disarms it.
     pub(crate) fn arm(&self, timeout: Duration) -> Armed<'_> {
         self.0.fired.store(false, Ordering::Relaxed);
-        self.0.state.lock().unwrap().deadline = Some(Instant::now() + timeout);
+        let parked = {
+            let mut st = self.0.state.lock().unwrap();
+            st.deadline = Some(Instant::now() + timeout);
+            PARKED.load(Ordering::Relaxed)
+        };
+        if parked {
+            let w = watchdog();
+            let _registry = w.slots.lock().unwrap(); // the watchdog is waiting, not deciding
+            PARKED.store(false, Ordering::Relaxed);
+            w.wake.notify_one();
+        }
         Armed(&self.0)
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use wasm_runtime::*;
 
 fn guest(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let p = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
         .join("tests/guests")
         .join(name);
     let text = std::fs::read(&p).unwrap();
@@ -48,6 +48,29 @@ fn loop_is_interrupted_and_instance_stays_usable() {
         );
         assert_eq!(inst.call(|s| ok.call(s)).unwrap(), 42);
     }
+}
+
+#[test]
+fn loop_is_interrupted_after_the_watchdog_parked() {
+    // With no call in progress for a while the watchdog stops polling; arming a call
+    // must wake it, or this loop would never end.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let m = load("faults.wat", true);
+        let mut inst = Instance::new(&m, None, &limits(200), |_| Imports::new()).unwrap();
+        let t = Instant::now();
+        while !watchdog_parked() {
+            assert!(t.elapsed() < Duration::from_secs(10), "the watchdog never parked");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let spin = inst.typed::<(), ()>("spin").unwrap();
+        let t = Instant::now();
+        let e = inst.call(|s| spin.call(s)).unwrap_err();
+        tx.send((e.to_string(), t.elapsed())).unwrap();
+    });
+    let (e, took) = rx.recv_timeout(Duration::from_secs(20)).expect("the loop was not interrupted");
+    assert!(e.contains("time limit"), "{e}");
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
 }
 
 #[test]
@@ -254,7 +277,7 @@ fn clang_command(src: &str) -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("wasm-runtime-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join(format!("{src}.wasm"));
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let src = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
         .join("tests/guests")
         .join(src);
     let st = std::process::Command::new("clang")
