@@ -9,7 +9,7 @@ Measures process CPU seconds (user + sys, from wait4) and peak RSS of whole flue
   * exec_wasi: CPU per run for a trivial program and a 10,000-line program;
   * start-up: fluent-bit with and without our plugins loaded.
 
-Usage: bench/bench.py [--host /opt/fluent-bit/bin/fluent-bit] [--quick] [--only exec ...]
+Usage: bench/bench.py [--host /opt/fluent-bit/bin/fluent-bit] [--quick] [--repeat 3] [--only exec ...]
 Needs a release build (scripts/test or cargo build --release --workspace) and the guest
 fixtures (built here with tests/fixtures/build.sh).
 """
@@ -35,7 +35,7 @@ def host_bin(arg):
 
 
 def run(cmd, timeout=600, cwd=None):
-    """Runs cmd; returns (cpu_seconds, peak_rss_kib, wall, stdout)."""
+    """Runs cmd; returns (cpu_seconds, peak_rss_kib, wall, stdout, exit code or -signal)."""
     out = tempfile.TemporaryFile()
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
@@ -46,7 +46,11 @@ def run(cmd, timeout=600, cwd=None):
     text = out.read().decode("utf-8", "replace")
     if p.returncode not in (0, 124):  # 124: stopped by `timeout`, as intended
         print(f"bench: {' '.join(cmd)} exited {p.returncode}\n{text[-2000:]}", file=sys.stderr)
-    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss, wall, text
+    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss, wall, text, p.returncode
+
+
+def median(xs):
+    return sorted(xs)[len(xs) // 2]
 
 
 def counted(text):
@@ -79,6 +83,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer records (a smoke run)")
     ap.add_argument("--only", action="append", choices=["filter", "exec", "first-run", "start-up"],
                     help="run only these sections (repeatable); the table is then printed, not written")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of filter and first-run cases; medians are reported (default 3)")
     ap.add_argument("--out")
     a = ap.parse_args()
     want = set(a.only or ["filter", "exec", "first-run", "start-up"])
@@ -138,6 +143,11 @@ def main():
             "lua": ["-F", "lua", "-m", "*", "-p", f"script={lua}", "-p", "call=drop_half"],
         },
     }
+    def summary(runs):
+        """Median CPU and peak RSS, the fewest records any run delivered, and how many crashed."""
+        crashed = sum(1 for r in runs if r[4] < 0)
+        return median([r[0] for r in runs]), median([r[1] for r in runs]), (min(counted(r[3]) for r in runs), crashed)
+
     rows = []
     for size, count in (sizes if "filter" in want else []):
         path = os.path.join(work, f"in-{size}.jsonl")
@@ -145,24 +155,27 @@ def main():
         base = [fb, "-R", parsers, "-e", plug_f, "-i", "tail", "-p", f"path={path}", "-p", "parser=json", "-p", "read_from_head=true",
                 "-p", "exit_on_eof=true", "-p", "buffer_chunk_size=1M", "-p", "buffer_max_size=1M", "-t", "t"]
         tail = ["-o", "counter", "-m", "*", "-f", "0.2"]
-        cpu0, rss0, _, text = run(base + tail)
-        n0 = counted(text)
+        cases = [(None, None, [])] + [(logic, variant, fargs) for logic, variants in logics.items() for variant, fargs in variants.items()]
+        # Round robin: a slow spell of this shared machine hits every variant alike.
+        runs = {(logic, variant): [] for logic, variant, _ in cases}
+        for i in range(a.repeat):
+            for logic, variant, fargs in cases:
+                runs[(logic, variant)].append(run(base + fargs + tail))
+            print(f"  {size} B x {count}: round {i + 1} of {a.repeat} done", file=sys.stderr)
+        cpu0, rss0, n0 = summary(runs[(None, None)])
         rows.append(("no filter", "-", size, count, n0, count, cpu0, rss0, None, None))
         for logic, variants in logics.items():
             expect = count // 2 if logic == "drop half" else count
-            res = {}
-            for variant, fargs in variants.items():
-                cpu, rss, _, text = run(base + fargs + tail)
-                res[variant] = (cpu, rss, counted(text))
+            res = {variant: summary(runs[(logic, variant)]) for variant in variants}
             for variant, (cpu, rss, n) in res.items():
                 builtin = res.get(variant.replace("ours", "builtin")) if variant.startswith("ours") else None
                 rows.append((logic, variant, size, count, n, expect, cpu, rss, builtin, cpu0))
-            print(f"  {size} B x {count}: {logic} done", file=sys.stderr)
 
     lines = [f"# Benchmark: {version}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores", ""]
     if rows:
         lines += [
-             "Filter: tail (exit_on_eof) -> filter -> counter. CPU = user+sys seconds of the whole fluent-bit process.",
+             f"Filter: tail (exit_on_eof) -> filter -> counter. CPU = user+sys seconds of the whole fluent-bit process, median of {a.repeat} runs",
+             "taken round robin over all variants (peak RSS likewise; `out` is the fewest records any run delivered).",
              "`x built-in` = built-in CPU / ours (higher is better for us); `% ceiling` = no-filter CPU / this CPU.",
              "`x built-in above ceiling` = the same ratio for the CPU each run spends above the no-filter run (the filter's",
              "own cost, with Fluent Bit's for rewriting changed records), shown where both are at least 0.03 s above it.",
@@ -170,8 +183,10 @@ def main():
              "built-in CPU / ceiling CPU (except where dropping records saves output work).", "",
              "| logic | variant | record | records | out (expected) | CPU s | peak RSS MiB | x built-in | x built-in above ceiling | % ceiling |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for logic, variant, size, count, n, expect, cpu, rss, builtin, cpu0 in rows:
+    for logic, variant, size, count, (n, crashed), expect, cpu, rss, builtin, cpu0 in rows:
         out = f"{n}" if n == expect else f"**{n}** ({expect})"
+        if crashed:
+            out += f", **fluent-bit crashed in {crashed} of {a.repeat} runs**"
         vs = f"{builtin[0] / cpu:.2f}" if builtin and cpu > 0 else ""
         above = f"{(builtin[0] - cpu0) / (cpu - cpu0):.1f}" if builtin and min(builtin[0], cpu) - cpu0 >= 0.03 else ""
         ceil = f"{100 * cpu0 / cpu:.0f}%" if cpu0 and cpu > 0 else ""
@@ -182,7 +197,7 @@ def main():
     if "exec" in want:
         lines += ["", f"exec_wasi: runs every 20 ms for {dur} s; CPU per run = (CPU - idle fluent-bit CPU) / runs.", "",
                   "| program | plugin | runs | CPU s | CPU ms/run | x built-in | peak RSS MiB |", "|---|---|---:|---:|---:|---:|---:|"]
-        idle_cpu, _, _, _ = run(["timeout", "-s", "TERM", dur, fb, "-i", "dummy", "-p", "rate=1", "-o", "null", "-m", "*", "-f", "0.2"])
+        idle_cpu, *_ = run(["timeout", "-s", "TERM", dur, fb, "-i", "dummy", "-p", "rate=1", "-o", "null", "-m", "*", "-f", "0.2"])
     for prog, lines_per_run in ([("exec_hello.wasm", 3), ("exec_lines.wasm", 10_000)] if "exec" in want else []):
         res = {}
         for plugin in ["exec_wasi", "exec_wasi_wasmer"]:
@@ -191,7 +206,7 @@ def main():
                 cmd += ["-e", plug_in]
             cmd += ["-i", plugin, "-p", f"wasi_path={os.path.join(fx, prog)}", "-p", "interval_sec=0", "-p", "interval_nsec=20000000",
                     "-o", "counter", "-m", "*", "-f", "0.2"]
-            cpu, rss, _, text = run(cmd)
+            cpu, rss, _, text, _ = run(cmd)
             runs = counted(text) // lines_per_run
             res[plugin] = (cpu, rss, runs)
         for plugin, (cpu, rss, runs) in res.items():
@@ -201,16 +216,31 @@ def main():
             vs = f"{bper / per:.2f}" if plugin.endswith("wasmer") and per > 0 else ""
             lines.append(f"| {prog} | {plugin} | {runs} | {cpu:.2f} | {per:.2f} | {vs} | {rss / 1024:.0f} |")
 
-    # First-run cost with and without the on-disk compiled-module cache (oneshot runs).
-    cache = os.path.join(work, "cache")
+    # First-run cost with and without the on-disk compiled-module cache (oneshot runs), and
+    # the same process without the run (our plugin loaded, a dummy input): what is above it
+    # is the compile or cache load plus the run.
     if "first-run" in want:
-        lines += ["", "First run (oneshot, whole process): cold compile vs on-disk cache.", "", "| case | CPU s | wall s |", "|---|---:|---:|"]
-    for case in (["cold (no cache)", "cache filled", "from cache"] if "first-run" in want else []):
-        extra = [] if case.startswith("cold") else ["-p", f"cache_dir={cache}"]
-        cmd = [fb, "-e", plug_in, "-i", "exec_wasi_wasmer", "-p", f"wasi_path={os.path.join(fx, 'exec_hello_c.wasm')}", "-p", "oneshot=true",
-               *extra, "-o", "null", "-m", "*", "-f", "0.2"]
-        cpu, _, wall, _ = run(["timeout", "-s", "TERM", "2", *cmd])
-        lines.append(f"| {case} | {cpu:.3f} | {wall:.2f} |")
+        first = {"base (plugin loaded, no run)": [], "cold (no cache)": [], "cache filled": [], "from cache": []}
+        for i in range(a.repeat):
+            cache = os.path.join(work, f"cache-{i}")  # "cache filled" must start empty
+            for case in first:
+                if case.startswith("base"):
+                    inp_args = ["-i", "dummy", "-p", "rate=1"]
+                else:
+                    inp_args = ["-i", "exec_wasi_wasmer", "-p", f"wasi_path={os.path.join(fx, 'exec_hello_c.wasm')}", "-p", "oneshot=true"]
+                    if not case.startswith("cold"):
+                        inp_args += ["-p", f"cache_dir={cache}"]
+                cpu, _, wall, *_ = run(["timeout", "-s", "TERM", "2", fb, "-e", plug_in, *inp_args, "-o", "null", "-m", "*", "-f", "0.2"])
+                first[case].append((cpu, wall))
+        med = {case: (median([c for c, _ in v]), median([w for _, w in v])) for case, v in first.items()}
+        base_cpu = med["base (plugin loaded, no run)"][0]
+        lines += ["", f"First run (oneshot, whole process, median of {a.repeat}): cold compile vs on-disk cache.", "",
+                  "| case | CPU s | CPU above base s | wall s |", "|---|---:|---:|---:|"]
+        for case, (cpu, wall) in med.items():
+            lines.append(f"| {case} | {cpu:.3f} | {cpu - base_cpu:.3f} | {wall:.2f} |")
+        cold, cached = med["cold (no cache)"][0] - base_cpu, med["from cache"][0] - base_cpu
+        if cached > 0:
+            lines += ["", f"From cache vs cold, whole process: {med['cold (no cache)'][0] / med['from cache'][0]:.1f}x; above the base: {cold / cached:.1f}x."]
 
     # Start-up: an empty tail with exit_on_eof, with and without our plugins.
     empty = os.path.join(work, "empty.log")

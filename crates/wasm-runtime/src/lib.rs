@@ -30,8 +30,6 @@ pub use instance::{GuestAllocator, Instance};
 pub use libc_compat::SERVED as LIBC_IMPORTS;
 pub use wasi::{Preopen, WasiOptions};
 pub use wasmer::{Imports, TypedFunction, Value};
-#[doc(hidden)]
-pub use watchdog::parked as watchdog_parked;
 
 use std::time::Duration;
 

@@ -2,31 +2,39 @@
 //! at every basic block; when a call overruns its deadline, one watchdog thread (per library)
 //! sets that counter to zero, so the guest traps at its next check.
 //!
-//! Arming a call is cheap (an uncontended lock and a clock read; no allocation, no wake-up):
-//! each metered instance registers one [`Slot`] for its life, and the watchdog polls the
-//! registered slots every [`TICK`]. It rewrites the counter on every tick until the call
-//! ends, because the guest's own decrement may race with a single write. After
-//! [`IDLE_TICKS`] ticks without an armed call it parks (an idle Fluent Bit gets no wake-ups
-//! from us); the next call to arm wakes it, once.
+//! Arming a call is cheap (an uncontended lock and a clock read; no allocation, and no
+//! wake-up unless its deadline is nearer than the watchdog's next look): each metered
+//! instance registers one [`Slot`] for its life. The watchdog sleeps until the earliest
+//! deadline it knows of, or for [`IDLE_LOOK`] when no call runs, so calls with limits of
+//! [`IDLE_LOOK`] or more (the plugins' defaults) never wake it, and it wakes about once a
+//! second however busy or idle Fluent Bit is. Once a call has overrun, its counter is
+//! rewritten every [`TICK`] until the call ends, because the guest's own decrement may race
+//! with a single write.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Granularity of the time limit.
-pub(crate) const TICK: Duration = Duration::from_millis(5);
+/// How often an overrunning guest's counter is rewritten.
+const TICK: Duration = Duration::from_millis(5);
 /// Writes per tick to an overrunning guest's counter (about 0.1 ms).
 const BURST: u32 = 10_000;
-/// Ticks without a call in progress before the watchdog parks (0.1 s).
-pub(crate) const IDLE_TICKS: u32 = 20;
 
-/// Set by the watchdog (holding the registry lock) before it parks, cleared by the call to
-/// arm that wakes it.
-static PARKED: AtomicBool = AtomicBool::new(false);
+/// How long the watchdog sleeps when no call is in progress.
+const IDLE_LOOK: Duration = Duration::from_secs(1);
 
-/// Whether the watchdog is parked (for tests).
-pub fn parked() -> bool {
-    PARKED.load(Ordering::Relaxed)
+/// When the watchdog looks next, in ns since [`epoch`]; [`DECIDING`] while it scans the
+/// slots (set before, so a call armed meanwhile wakes it).
+static NEXT_LOOK: AtomicU64 = AtomicU64::new(DECIDING);
+const DECIDING: u64 = 0;
+
+fn epoch() -> Instant {
+    static E: OnceLock<Instant> = OnceLock::new();
+    *E.get_or_init(Instant::now)
+}
+
+fn ns(t: Instant) -> u64 {
+    (t.saturating_duration_since(epoch()).as_nanos() as u64).max(1)
 }
 
 pub(crate) struct Slot {
@@ -48,6 +56,7 @@ struct Watchdog {
 fn watchdog() -> &'static Watchdog {
     static W: OnceLock<&'static Watchdog> = OnceLock::new();
     W.get_or_init(|| {
+        epoch();
         let w: &'static Watchdog = Box::leak(Box::new(Watchdog { slots: Mutex::default(), wake: Condvar::new() }));
         std::thread::Builder::new().name("flb-wasmer-watchdog".into()).spawn(move || run(w)).expect("watchdog thread");
         w
@@ -56,47 +65,37 @@ fn watchdog() -> &'static Watchdog {
 
 fn run(w: &'static Watchdog) {
     let mut slots = w.slots.lock().unwrap();
-    let mut idle = 0;
     loop {
-        if slots.is_empty() || PARKED.load(Ordering::Relaxed) {
-            slots = w.wake.wait(slots).unwrap();
-            continue;
-        }
-        if idle >= IDLE_TICKS {
-            // Park unless a call was armed meanwhile. A call arming after its slot is
-            // checked here sees PARKED (both sides hold the slot's lock) and wakes us.
-            PARKED.store(true, Ordering::Relaxed);
-            if slots.iter().any(|s| s.state.lock().unwrap().deadline.is_some()) {
-                PARKED.store(false, Ordering::Relaxed);
-            }
-            idle = 0;
-            continue;
-        }
+        // A call armed after its slot is scanned below sees DECIDING or the time stored
+        // after the scan (both sides hold the slot's lock), and wakes us if it is earlier.
+        NEXT_LOOK.store(DECIDING, Ordering::Relaxed);
         let now = Instant::now();
-        idle += 1;
+        let mut next: Option<Instant> = None;
         for slot in slots.iter() {
             let st = slot.state.lock().unwrap();
-            if st.deadline.is_some() {
-                idle = 0;
+            let Some(deadline) = st.deadline else { continue };
+            if deadline > now {
+                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                continue;
             }
-            if st.deadline.is_some_and(|d| d <= now) {
-                slot.fired.store(true, Ordering::Release);
-                // SAFETY: a slot is unregistered (under the registry lock, held here) before
-                // its instance's store is dropped, and the deadline is cleared (under the slot
-                // lock, held here) before the next call resets the counter.
-                let counter = unsafe { AtomicI64::from_ptr(st.counter as *mut i64) };
-                // The guest loads, checks, decrements and stores the counter at every basic
-                // block; a tight loop spends most of its time between that load and store, and
-                // a zero written there is overwritten. A burst of writes lands one in the gap.
-                for _ in 0..BURST {
-                    counter.store(0, Ordering::Relaxed);
-                    std::hint::spin_loop();
-                }
+            slot.fired.store(true, Ordering::Release);
+            // SAFETY: a slot is unregistered (under the registry lock, held here) before
+            // its instance's store is dropped, and the deadline is cleared (under the slot
+            // lock, held here) before the next call resets the counter.
+            let counter = unsafe { AtomicI64::from_ptr(st.counter as *mut i64) };
+            // The guest loads, checks, decrements and stores the counter at every basic
+            // block; a tight loop spends most of its time between that load and store, and
+            // a zero written there is overwritten. A burst of writes lands one in the gap.
+            for _ in 0..BURST {
+                counter.store(0, Ordering::Relaxed);
+                std::hint::spin_loop();
             }
+            // Again after a tick, until the call ends.
+            next = Some(next.map_or(now + TICK, |n| n.min(now + TICK)));
         }
-        drop(slots);
-        std::thread::sleep(TICK);
-        slots = w.slots.lock().unwrap();
+        let next = next.unwrap_or(now + IDLE_LOOK);
+        NEXT_LOOK.store(ns(next), Ordering::Relaxed);
+        slots = w.wake.wait_timeout(slots, next.saturating_duration_since(Instant::now())).unwrap().0;
     }
 }
 
@@ -106,9 +105,7 @@ pub(crate) struct Registration(Arc<Slot>);
 
 pub(crate) fn register(counter: *mut i64) -> Registration {
     let slot = Arc::new(Slot { state: Mutex::new(SlotState { deadline: None, counter: counter as usize }), fired: AtomicBool::new(false) });
-    let w = watchdog();
-    w.slots.lock().unwrap().push(slot.clone());
-    w.wake.notify_one();
+    watchdog().slots.lock().unwrap().push(slot.clone());
     Registration(slot)
 }
 
@@ -116,15 +113,16 @@ impl Registration {
     /// Arms the limit for one call; the returned guard disarms it.
     pub(crate) fn arm(&self, timeout: Duration) -> Armed<'_> {
         self.0.fired.store(false, Ordering::Relaxed);
-        let parked = {
+        let deadline = Instant::now() + timeout;
+        let wake = {
             let mut st = self.0.state.lock().unwrap();
-            st.deadline = Some(Instant::now() + timeout);
-            PARKED.load(Ordering::Relaxed)
+            st.deadline = Some(deadline);
+            let next = NEXT_LOOK.load(Ordering::Relaxed);
+            next == DECIDING || ns(deadline) < next
         };
-        if parked {
+        if wake {
             let w = watchdog();
-            let _registry = w.slots.lock().unwrap(); // the watchdog is waiting, not deciding
-            PARKED.store(false, Ordering::Relaxed);
+            let _registry = w.slots.lock().unwrap(); // held by the watchdog until it waits
             w.wake.notify_one();
         }
         Armed(&self.0)
