@@ -299,10 +299,15 @@ impl WasmFilter {
             Ok((ptr, _)) => self.read_result(ptr, body),
             Err(e) => Err(describe(&e)),
         };
-        if let Err(e) = self.instance.release_all() {
-            return Err(format!("guest free() failed: {}", describe(&e)));
-        }
+        self.release()?;
         result
+    }
+
+    /// Frees what the call placed in guest memory.
+    fn release(&mut self) -> Result<(), String> {
+        self.instance
+            .release_all()
+            .map_err(|e| format!("guest free() failed: {}", describe(&e)))
     }
 
     /// Batch ABI: one call per run of records between group markers. The guest gets the
@@ -391,9 +396,7 @@ impl WasmFilter {
         let result = self.call_event_inner(raw);
         // The input's space in guest memory (a host-managed region when the guest has no
         // malloc) is reused by the next call: without this it grew with every call.
-        if let Err(e) = self.instance.release_all() {
-            return Err(format!("guest free() failed: {}", describe(&e)));
-        }
+        self.release()?;
         result
     }
 

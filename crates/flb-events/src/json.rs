@@ -46,12 +46,9 @@ impl RecordJson {
         self.body_len = body.len();
         let mut rd = body;
         let n = match rd.first() {
-            Some(&b @ 0x80..=0x8f) => {
-                rd = &rd[1..];
-                (b & 0x0f) as u64
+            Some(0x80..=0x8f | 0xde | 0xdf) => {
+                rmp::decode::read_map_len(&mut rd).map_err(|_| err("truncated msgpack"))?
             }
-            Some(0xde) => be(&mut &rd[1..], 2).inspect(|_| rd = &rd[3..])?,
-            Some(0xdf) => be(&mut &rd[1..], 4).inspect(|_| rd = &rd[5..])?,
             _ => {
                 value(&mut rd, &mut self.text, 0, false)?;
                 return Ok(&self.text);
@@ -146,18 +143,18 @@ impl RecordJson {
     /// Writes the map: kept leading members, the parsed middle (in `parsed`), kept trailing
     /// members.
     fn assemble(&self, body: &[u8], s: &Splice, out: &mut Vec<u8>) {
-        let (added, header) = match self.parsed.first() {
-            None => (0, 0),
-            Some(&b @ 0x80..=0x8f) => ((b & 0x0f) as usize, 1),
-            Some(0xde) => (u16::from_be_bytes([self.parsed[1], self.parsed[2]]) as usize, 3),
-            Some(_) => (u32::from_be_bytes(self.parsed[1..5].try_into().expect("map32 header")) as usize, 5),
+        let mut members = &self.parsed[..]; // empty, or a map written by from_json
+        let added = if members.is_empty() {
+            0
+        } else {
+            rmp::decode::read_map_len(&mut members).expect("from_json writes a map") as usize
         };
         let n = self.ends.len();
         // In the body, member i spans member_end(i - 1)..member_end(i).
         let member_end = |i: usize| if i == 0 { self.body_start } else { self.ends[i - 1].1 };
         rmp::encode::write_map_len(out, (s.lead + added + n - s.trail) as u32).expect("Vec write");
         out.extend_from_slice(&body[self.body_start..member_end(s.lead)]);
-        out.extend_from_slice(&self.parsed[header..]);
+        out.extend_from_slice(members);
         out.extend_from_slice(&body[member_end(s.trail)..member_end(n)]);
     }
 }

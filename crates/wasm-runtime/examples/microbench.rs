@@ -32,15 +32,7 @@ fn command_runs() {
         Some(p) => std::fs::read(p).unwrap(),
         None => wasmer::wat2wasm(HELLO.as_bytes()).unwrap().into_owned(),
     };
-    let m = Runtime::global()
-        .load_bytes(
-            &bytes,
-            &EngineOptions {
-                metering: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let m = load(&bytes, true);
     let wasi = WasiOptions {
         program_name: "hello".into(),
         ..Default::default()
@@ -88,6 +80,12 @@ fn per_call(label: &str, m: &LoadedModule, limits: &Limits, rearm: bool) {
     println!("| {label} | {call_ns:.0} ns | {work_ms:.1} ms |");
 }
 
+fn load(bytes: &[u8], metering: bool) -> LoadedModule {
+    Runtime::global()
+        .load_bytes(bytes, &EngineOptions { metering, ..Default::default() })
+        .unwrap()
+}
+
 fn time<R>(f: impl FnOnce() -> R) -> (R, Duration) {
     let t = Instant::now();
     let r = f();
@@ -100,18 +98,8 @@ fn main() {
     }
     let bytes = wasmer::wat2wasm(GUEST.as_bytes()).unwrap().into_owned();
     println!("| per call | empty call | 50M-iteration loop |\n|---|---:|---:|");
-    let plain = Runtime::global()
-        .load_bytes(&bytes, &EngineOptions::default())
-        .unwrap();
-    let metered = Runtime::global()
-        .load_bytes(
-            &bytes,
-            &EngineOptions {
-                metering: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let plain = load(&bytes, false);
+    let metered = load(&bytes, true);
     let no_limit = Limits {
         call_timeout: None,
         ..Limits::default()
