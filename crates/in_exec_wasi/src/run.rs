@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::Arc;
 use std::time::Duration;
 use wasm_runtime::check::{Contract, check};
-use wasm_runtime::{CommandOutcome, Compiler, EngineOptions, ExitStatus, Limits, LoadedModule, Preopen, Runtime, WasiOptions, run_command};
+use wasm_runtime::{CommandOutcome, Compiler, EngineOptions, ExitStatus, Limits, LoadedModule, Preopen, Runtime, WasiOptions, Command};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitPolicy {
@@ -128,14 +128,23 @@ impl Runner {
         let (req_tx, req_rx) = channel::<()>();
         let (res_tx, res_rx) = channel::<Finished>();
         let busy = Arc::new(AtomicBool::new(false));
-        let (wasi, limits, busy2) = (config.wasi.clone(), config.limits.clone(), busy.clone());
+        let busy2 = busy.clone();
+        // The command is made on its thread (it keeps a wasmer store, which stays there);
+        // whether that worked comes back before start-up goes on.
+        let (made_tx, made_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
+        let (wasi, limits) = (config.wasi.clone(), config.limits.clone());
         std::thread::Builder::new()
             .name("flb-wasi-run".into())
             .spawn(move || {
                 logger.install_on_this_thread();
+                let mut command = match Command::new(&module, &wasi, &limits) {
+                    Ok(c) => c,
+                    Err(e) => return drop(made_tx.send(Err(e.to_string()))),
+                };
+                let _ = made_tx.send(Ok(()));
                 while req_rx.recv().is_ok() {
                     wasm_runtime::signals::ensure_armed();
-                    let outcome = run_command(&module, &wasi, &limits).map_err(|e| e.to_string());
+                    let outcome = command.run().map_err(|e| e.to_string());
                     if res_tx.send(Finished { outcome }).is_err() {
                         break;
                     }
@@ -145,6 +154,11 @@ impl Runner {
                 }
             })
             .map_err(|e| flb_plugin::Error(format!("cannot start the run thread: {e}")))?;
+        match made_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(bad("wasi_path", e)),
+            Err(_) => return Err("the run thread ended at start-up".into()),
+        }
         Ok(Runner { requests: req_tx, results: res_rx, ready, busy, source })
     }
 

@@ -3,8 +3,8 @@
 
 use crate::engine::LoadedModule;
 use crate::error::{Error, Trap};
-use crate::instance::Instance;
-use crate::wasi::WasiOptions;
+use crate::instance::{Instance, KeptStore, uses_wasi};
+use crate::wasi::{PreparedWasi, WasiOptions};
 use crate::Limits;
 use std::time::{Duration, Instant};
 
@@ -32,26 +32,53 @@ pub fn entry_point(module: &wasmer::Module) -> Option<&'static str> {
     ["_start", "main", "__main_argc_argv"].into_iter().find(|n| module.exports().functions().any(|f| f.name() == *n))
 }
 
-/// Runs `module` once. `Err` means it could not start (instantiation, no entry point); a
-/// guest that traps or times out is an `Ok` outcome with what it printed before.
+/// A WASI command ready to run any number of times, each run in a fresh instance: what can
+/// be worked out once (entry point, accessible paths) is.
+pub struct Command {
+    module: LoadedModule,
+    wasi: Option<PreparedWasi>,
+    limits: Limits,
+    entry: &'static str,
+    /// The last run's store, WASI environment and imports, for the next run.
+    kept: Option<KeptStore>,
+}
+
+impl Command {
+    /// `Err` when the module has no entry point or an accessible path cannot be opened.
+    pub fn new(module: &LoadedModule, wasi: &WasiOptions, limits: &Limits) -> Result<Command, Error> {
+        let Some(entry) = entry_point(&module.module) else {
+            return Err(Error::MissingExport("_start (the entry point of a WASI command module; build it as a program, not a library)".into()));
+        };
+        let wasi = uses_wasi(module).then(|| wasi.prepare()).transpose()?;
+        Ok(Command { module: module.clone(), wasi, limits: limits.clone(), entry, kept: None })
+    }
+
+    /// One run. `Err` means it could not start (instantiation); a guest that traps or times
+    /// out is an `Ok` outcome with what it printed before.
+    pub fn run(&mut self) -> Result<CommandOutcome, Error> {
+        let start = Instant::now();
+        let kept = self.kept.take();
+        let mut inst = Instance::with_prepared_wasi(&self.module, self.wasi.as_ref(), &self.limits, |_| wasmer::Imports::new(), kept)?;
+        let entry = self.entry;
+        let status = if entry == "__main_argc_argv" {
+            let f = inst.typed::<(i32, i32), i32>(entry)?;
+            finish(inst.call(|s| f.call(s, 0, 0)))
+        } else if let Ok(f) = inst.typed::<(), ()>(entry) {
+            finish(inst.call(|s| f.call(s)).map(|()| 0))
+        } else {
+            let f = inst.typed::<(), i32>(entry)?;
+            finish(inst.call(|s| f.call(s)))
+        }?;
+        let (stdout, stdout_truncated) = inst.take_stdout();
+        let (stderr, stderr_truncated) = inst.take_stderr();
+        self.kept = Some(inst.into_kept_store());
+        Ok(CommandOutcome { status, stdout, stdout_truncated, stderr, stderr_truncated, elapsed: start.elapsed() })
+    }
+}
+
+/// Runs `module` once (see [`Command`] to run it repeatedly).
 pub fn run_command(module: &LoadedModule, wasi: &WasiOptions, limits: &Limits) -> Result<CommandOutcome, Error> {
-    let start = Instant::now();
-    let Some(entry) = entry_point(&module.module) else {
-        return Err(Error::MissingExport("_start (the entry point of a WASI command module; build it as a program, not a library)".into()));
-    };
-    let mut inst = Instance::new(module, Some(wasi), limits, |_| wasmer::Imports::new())?;
-    let status = if entry == "__main_argc_argv" {
-        let f = inst.typed::<(i32, i32), i32>(entry)?;
-        finish(inst.call(|s| f.call(s, 0, 0)))
-    } else if let Ok(f) = inst.typed::<(), ()>(entry) {
-        finish(inst.call(|s| f.call(s)).map(|()| 0))
-    } else {
-        let f = inst.typed::<(), i32>(entry)?;
-        finish(inst.call(|s| f.call(s)))
-    }?;
-    let (stdout, stdout_truncated) = inst.take_stdout();
-    let (stderr, stderr_truncated) = inst.take_stderr();
-    Ok(CommandOutcome { status, stdout, stdout_truncated, stderr, stderr_truncated, elapsed: start.elapsed() })
+    Command::new(module, wasi, limits)?.run()
 }
 
 fn finish(r: Result<i32, Error>) -> Result<ExitStatus, Error> {

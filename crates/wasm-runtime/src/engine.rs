@@ -120,8 +120,13 @@ impl Tunables for CappedTunables {
         style: &MemoryStyle,
         loc: NonNull<VMMemoryDefinition>,
     ) -> Result<VMMemory, MemoryError> {
+        let ty = Self::clamp(ty)?;
+        if crate::memory_pool::PooledMemory::serves(&ty, style) {
+            // SAFETY: wasmer passes the instance's own definition, valid as long as the memory.
+            return Ok(VMMemory(Box::new(unsafe { crate::memory_pool::PooledMemory::new(&ty, loc)? })));
+        }
         // SAFETY: forwarded unchanged apart from the clamped type.
-        unsafe { self.0.create_vm_memory(&Self::clamp(ty)?, style, loc) }
+        unsafe { self.0.create_vm_memory(&ty, style, loc) }
     }
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
         self.0.create_host_table(ty, style)

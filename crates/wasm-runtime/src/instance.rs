@@ -3,7 +3,7 @@
 
 use crate::engine::{LoadedModule, with_memory_cap};
 use crate::error::{Error, Trap, TrapKind};
-use crate::wasi::{Capture, WasiOptions};
+use crate::wasi::{Capture, PreparedWasi, WasiOptions};
 use crate::{Counters, Limits, watchdog};
 use std::sync::atomic::Ordering;
 use wasmer::sys::vm::TrapCode;
@@ -38,6 +38,26 @@ impl GuestAllocator {
     }
 }
 
+/// What a command keeps between runs so that the next run's instance is cheap: the store,
+/// and the WASI environment and imports made in it (the environment's state is replaced
+/// for every run; making the imports was half of a trivial run). Each instance leaves its
+/// bookkeeping in the store (not its linear memory), so the store is replaced after
+/// `MAX_INSTANCES`.
+pub(crate) struct KeptStore {
+    store: Store,
+    wasi: Option<(WasiFunctionEnv, Imports)>,
+    instances: u32,
+}
+
+impl KeptStore {
+    const MAX_INSTANCES: u32 = 64;
+}
+
+/// Whether `module` imports WASI (any `wasi_*` namespace).
+pub(crate) fn uses_wasi(module: &LoadedModule) -> bool {
+    module.module.imports().any(|i| i.module().starts_with("wasi_"))
+}
+
 pub struct Instance {
     /// The time limit's watchdog slot, when compiled with metering. Declared first: it must
     /// be dropped (unregistered) before the store that holds the metering counter.
@@ -45,7 +65,10 @@ pub struct Instance {
     store: Store,
     pub instance: wasmer::Instance,
     memory: Option<Memory>,
-    _wasi: Option<WasiFunctionEnv>,
+    /// The WASI environment and the imports bound to it.
+    wasi: Option<(WasiFunctionEnv, Imports)>,
+    /// Instances made in `store`, this one included.
+    instances: u32,
     stdout: Capture,
     stderr: Capture,
     limits: Limits,
@@ -69,33 +92,76 @@ impl Instance {
         limits: &Limits,
         extra: impl FnOnce(&mut Store) -> Imports,
     ) -> Result<Instance, Error> {
+        let wasi = match uses_wasi(module) {
+            true => Some(wasi.cloned().unwrap_or_default().prepare()?),
+            false => None,
+        };
+        Instance::with_prepared_wasi(module, wasi.as_ref(), limits, extra, None)
+    }
+
+    /// Ends this instance and keeps its store for the next instance of the same module (see
+    /// [`KeptStore`]). Its linear memory goes back to the pool now.
+    pub(crate) fn into_kept_store(mut self) -> KeptStore {
+        if let Some(m) = self.memory.take() {
+            // Pooled memories return their reservation; others stay until the store goes.
+            let _ = m.reset(&mut self.store);
+        }
+        let Instance { watch, store, wasi, instances, .. } = self;
+        drop(watch); // before the store that holds the metering counter
+        KeptStore { store, wasi, instances }
+    }
+
+    /// As [`Instance::new`], with WASI options resolved beforehand (given when the module
+    /// imports WASI) and, for a command's next run, what its last instance left behind.
+    pub(crate) fn with_prepared_wasi(
+        module: &LoadedModule,
+        wasi: Option<&PreparedWasi>,
+        limits: &Limits,
+        extra: impl FnOnce(&mut Store) -> Imports,
+        kept: Option<KeptStore>,
+    ) -> Result<Instance, Error> {
         crate::signals::ensure_armed();
         let _rt = crate::Runtime::global().tokio().enter();
-        let mut store = Store::new(module.engine.clone());
+        let kept = kept.filter(|k| k.instances < KeptStore::MAX_INSTANCES);
+        let (mut store, kept_wasi, instances) = match kept {
+            Some(k) => (k.store, k.wasi, k.instances),
+            None => (Store::new(module.engine.clone()), None, 0),
+        };
         let stdout = Capture::new(limits.stdout_max);
         let stderr = Capture::new(limits.stderr_max);
-        let uses_wasi = module
-            .module
-            .imports()
-            .any(|i| i.module().starts_with("wasi_"));
         let mut imports = extra(&mut store);
         let libc = crate::libc_compat::wanted(&module.module)
             .then(|| crate::libc_compat::define(&mut store, &module.module, &stdout, &mut imports));
         let mut wasi_env = None;
-        if uses_wasi {
-            let opts = wasi.cloned().unwrap_or_default();
-            let env = crate::wasi::builder(&opts, module, &stdout, &stderr)?
-                .finalize(&mut store)
-                .map_err(|e| Error::Wasi(e.to_string()))?;
-            let wasi_imports = env
-                .import_object(&mut store, &module.module)
-                .map_err(|e| Error::Wasi(e.to_string()))?;
-            for ((ns, name), ext) in wasi_imports.into_iter() {
-                if !imports.exists(&ns, &name) {
-                    imports.define(&ns, &name, ext);
+        if let Some(wasi) = wasi {
+            let builder = crate::wasi::builder(wasi, module, &stdout, &stderr)?;
+            let (env, wasi_imports) = match kept_wasi {
+                // The functions stay bound to the same environment; only its state is new.
+                Some((env, wasi_imports)) => {
+                    *env.data_mut(&mut store) = builder.build().map_err(|e| Error::Wasi(e.to_string()))?;
+                    (env, wasi_imports)
+                }
+                None => {
+                    let env = builder.finalize(&mut store).map_err(|e| Error::Wasi(e.to_string()))?;
+                    let all = env
+                        .import_object(&mut store, &module.module)
+                        .map_err(|e| Error::Wasi(e.to_string()))?;
+                    // Only what the module imports (wasmer-wasix makes its whole preview1 set).
+                    let mut wanted = Imports::new();
+                    for i in module.module.imports() {
+                        if let Some(ext) = all.get_export(i.module(), i.name()) {
+                            wanted.define(i.module(), i.name(), ext);
+                        }
+                    }
+                    (env, wanted)
+                }
+            };
+            for (ns, name, ext) in wasi_imports.iter() {
+                if !imports.exists(ns, name) {
+                    imports.define(ns, name, ext.clone());
                 }
             }
-            wasi_env = Some(env);
+            wasi_env = Some((env, wasi_imports));
         }
         let instance = with_memory_cap(limits.memory_max, || {
             wasmer::Instance::new(&mut store, &module.module, &imports)
@@ -110,7 +176,7 @@ impl Instance {
                 Error::Instantiate(msg)
             }
         })?;
-        if let Some(env) = wasi_env.as_mut() {
+        if let Some((env, _)) = wasi_env.as_mut() {
             env.initialize(&mut store, instance.clone())
                 .map_err(|e| Error::Wasi(e.to_string()))?;
         }
@@ -125,7 +191,8 @@ impl Instance {
             store,
             instance,
             memory,
-            _wasi: wasi_env,
+            wasi: wasi_env,
+            instances: instances + 1,
             stdout,
             stderr,
             limits: limits.clone(),

@@ -7,7 +7,8 @@
 //!   limit (metering instrumentation plus a watchdog; no signals, so several copies of this
 //!   crate can live in one process).
 //! * [`Instance`]: a persistent instance (reactor or plain module) with typed calls, guest
-//!   memory access and guest allocation; [`run_command`]: one run of a WASI command module.
+//!   memory access and guest allocation; [`Command`]: a WASI command module run in a fresh
+//!   instance each time (linear memories are pooled, so that stays cheap).
 //! * [`check`]: the module checker shared by the plugins and the CLI.
 //! * [`signals`]: keeps wasmer's trap handlers installed when the host re-installs its own.
 
@@ -18,12 +19,13 @@ mod engine;
 mod error;
 mod instance;
 mod libc_compat;
+mod memory_pool;
 pub mod lines;
 pub mod signals;
 mod wasi;
 mod watchdog;
 
-pub use command::{CommandOutcome, ExitStatus, run_command};
+pub use command::{Command, CommandOutcome, ExitStatus, run_command};
 pub use engine::{Compiler, EngineOptions, LoadedModule, ModuleSource, Runtime};
 pub use error::{Error, Trap, TrapKind};
 pub use instance::{GuestAllocator, Instance};

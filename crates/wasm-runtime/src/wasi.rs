@@ -200,19 +200,56 @@ fn wasix_runtime(module: &LoadedModule) -> Arc<dyn wasmer_wasix::Runtime + Send 
         .clone()
 }
 
-/// A WASI environment builder for `opts`, writing stdout/stderr into the captures.
+/// [`WasiOptions`] with the accessible paths resolved, once: the exec input starts the same
+/// command every interval, and resolving them (`realpath`, `getcwd`, opening the host
+/// filesystem) was a tenth of a trivial run.
+pub(crate) struct PreparedWasi {
+    opts: WasiOptions,
+    mounts: Vec<Mount>,
+}
+
+struct Mount {
+    /// The guest path (the host path made absolute, not resolved through symlinks).
+    guest: PathBuf,
+    /// The path as configured, which the guest may also use.
+    alias: String,
+    fs: Arc<dyn FileSystem + Send + Sync>,
+    read_only: bool,
+}
+
+impl WasiOptions {
+    pub(crate) fn prepare(&self) -> Result<PreparedWasi, Error> {
+        let rt = crate::Runtime::global().tokio();
+        let mut mounts = Vec::with_capacity(self.preopens.len());
+        for p in &self.preopens {
+            let host = std::fs::canonicalize(&p.path)
+                .map_err(|e| Error::Wasi(format!("accessible path {}: {e}", p.path.display())))?;
+            let hostfs: Arc<dyn FileSystem + Send + Sync> = Arc::new(
+                virtual_fs::host_fs::FileSystem::new(rt.handle().clone(), &host)
+                    .map_err(|e| Error::Wasi(format!("accessible path {}: {e}", host.display())))?,
+            );
+            let fs: Arc<dyn FileSystem + Send + Sync> =
+                if p.read_only { Arc::new(ReadOnlyFs(hostfs)) } else { hostfs };
+            mounts.push(Mount {
+                guest: absolute(&p.path),
+                alias: p.path.to_string_lossy().into_owned(),
+                fs,
+                read_only: p.read_only,
+            });
+        }
+        Ok(PreparedWasi { opts: self.clone(), mounts })
+    }
+}
+
+/// A WASI environment builder for `wasi`, writing stdout/stderr into the captures.
 pub(crate) fn builder(
-    opts: &WasiOptions,
+    wasi: &PreparedWasi,
     module: &LoadedModule,
     stdout: &Capture,
     stderr: &Capture,
 ) -> Result<WasiEnvBuilder, Error> {
-    let rt = crate::Runtime::global().tokio();
-    let name = if opts.program_name.is_empty() {
-        "guest".to_string()
-    } else {
-        opts.program_name.clone()
-    };
+    let opts = &wasi.opts;
+    let name = if opts.program_name.is_empty() { "guest" } else { opts.program_name.as_str() };
     let mut b = WasiEnv::builder(name)
         .runtime(wasix_runtime(module))
         .args(&opts.args)
@@ -220,37 +257,25 @@ pub(crate) fn builder(
         .stdin(Box::new(virtual_fs::NullFile::default()))
         .stdout(Box::new(stdout.clone()))
         .stderr(Box::new(stderr.clone()));
-    // Only the preopened directories exist; everything else is an empty in-memory root.
+    // Our digest of the bytes (wasmer-wasix would draw a random one for every instance).
+    b.set_module_hash(wasmer_types::ModuleHash::from_bytes(module.hash));
+    // Only the accessible paths exist; everything else is an empty in-memory root.
     let root = virtual_fs::MountFileSystem::new();
-    for p in &opts.preopens {
-        let host = std::fs::canonicalize(&p.path)
-            .map_err(|e| Error::Wasi(format!("accessible path {}: {e}", p.path.display())))?;
-        let hostfs: Arc<dyn FileSystem + Send + Sync> = Arc::new(
-            virtual_fs::host_fs::FileSystem::new(rt.handle().clone(), &host)
-                .map_err(|e| Error::Wasi(format!("accessible path {}: {e}", host.display())))?,
-        );
-        let fs: Arc<dyn FileSystem + Send + Sync> = if p.read_only {
-            Arc::new(ReadOnlyFs(hostfs))
-        } else {
-            hostfs
-        };
-        let guest = absolute(&p.path);
-        root.mount(&guest, fs)
-            .map_err(|e| Error::Wasi(format!("accessible path {}: {e}", guest.display())))?;
+    for m in &wasi.mounts {
+        root.mount(&m.guest, m.fs.clone())
+            .map_err(|e| Error::Wasi(format!("accessible path {}: {e}", m.guest.display())))?;
     }
     b = b.sandbox_fs(root);
-    for p in &opts.preopens {
-        let guest = absolute(&p.path);
-        let (ro, g) = (p.read_only, guest.clone());
+    for m in &wasi.mounts {
         b = b
             .preopen_build(|d| {
-                d.directory(&g)
-                    .alias(&p.path.to_string_lossy())
+                d.directory(&m.guest)
+                    .alias(&m.alias)
                     .read(true)
-                    .write(!ro)
-                    .create(!ro)
+                    .write(!m.read_only)
+                    .create(!m.read_only)
             })
-            .map_err(|e| Error::Wasi(format!("accessible path {}: {e}", guest.display())))?;
+            .map_err(|e| Error::Wasi(format!("accessible path {}: {e}", m.guest.display())))?;
     }
     Ok(b)
 }

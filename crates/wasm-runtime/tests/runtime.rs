@@ -102,6 +102,28 @@ fn memory_cap_is_enforced() {
     assert!(matches!(e, Error::MemoryLimit { limit: 1048576 }), "{e}");
 }
 
+#[test]
+fn every_instance_gets_fresh_memory_of_its_own_size() {
+    // Linear memories are reused across instances (more rounds than the pool keeps): each
+    // must start zeroed, and at its declared size, past which accesses still trap.
+    let m = load("faults.wat", false);
+    for round in 0..12 {
+        let mut inst = Instance::new(&m, None, &Limits::default(), |_| Imports::new()).unwrap();
+        let load = inst.typed::<i32, i32>("load").unwrap();
+        let store = inst.typed::<(i32, i32), ()>("store").unwrap();
+        let grow = inst.typed::<i32, i32>("grow").unwrap();
+        for at in [0, 65532] {
+            assert_eq!(inst.call(|s| load.call(s, at)).unwrap(), 0, "round {round}: byte {at} not zero");
+        }
+        let e = inst.call(|s| load.call(s, 65536)).unwrap_err();
+        assert!(matches!(e, Error::Trap(Trap { kind: TrapKind::OutOfBoundsMemory, .. })), "round {round}: {e}");
+        assert_eq!(inst.call(|s| grow.call(s, 3)).unwrap(), 1);
+        for at in [0, 65536, 4 * 65536 - 4] {
+            inst.call(|s| store.call(s, at, -1)).unwrap();
+        }
+    }
+}
+
 extern "C" fn host_like_handler(sig: libc::c_int) {
     // What Fluent Bit's handler amounts to: report and abort.
     let msg = format!("host fatal-signal handler reached (signal {sig}): a guest trap escaped\n");
@@ -172,6 +194,19 @@ fn command_output_args_and_exit_status() {
     assert_eq!(out.stdout, b"one\ntwo\n");
     assert_eq!(out.stderr, b"err\n");
     assert_eq!(out.status, ExitStatus::Exited(2), "argv = [guest, a, b]");
+}
+
+#[test]
+fn every_command_run_starts_from_scratch() {
+    // Runs share a store (and their WASI imports) for speed; none may see another's state,
+    // including across the store's replacement every few dozen runs.
+    let m = load("counter_command.wat", false);
+    let mut command = Command::new(&m, &WasiOptions::default(), &Limits::default()).unwrap();
+    for run in 0..150 {
+        let out = command.run().unwrap();
+        assert_eq!(out.status, ExitStatus::Exited(0), "run {run}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "g1 m1 s2\n", "run {run}");
+    }
 }
 
 #[test]

@@ -7,4 +7,6 @@
   (func (export "div") (param i32) (result i32) i32.const 1 local.get 0 i32.div_s)
   (func $recurse (export "recurse") (result i32) call $recurse i32.const 1 i32.add)
   (func (export "unreachable") unreachable)
-  (func (export "grow") (param i32) (result i32) local.get 0 memory.grow))
+  (func (export "grow") (param i32) (result i32) local.get 0 memory.grow)
+  (func (export "load") (param i32) (result i32) local.get 0 i32.load)
+  (func (export "store") (param i32 i32) local.get 0 local.get 1 i32.store))
