@@ -17,9 +17,10 @@ const PAGE: usize = wasmer::WASM_PAGE_SIZE;
 /// Free reservations kept for reuse (each is address space, not memory: zeroed pages are
 /// released past `ZERO_IN_PLACE_MAX`).
 const POOL_MAX: usize = 4;
-/// Up to this many accessible bytes are zeroed with `memset` (pages stay resident, no
-/// faults on reuse); larger memories are given back to the kernel with `MADV_DONTNEED`.
-const ZERO_IN_PLACE_MAX: usize = 1 << 20;
+/// Memories up to this size have their touched pages zeroed in place (they stay resident:
+/// no faults on reuse, no TLB shoot-down); larger ones go back to the kernel with
+/// `MADV_DONTNEED`.
+const ZERO_IN_PLACE_MAX: usize = 4 << 20;
 
 /// One reservation: `RESERVED` bytes of address space, the first `accessible` read-write.
 struct Region {
@@ -88,7 +89,7 @@ impl Region {
         let p = self.base.as_ptr();
         let zeroed = if self.accessible <= ZERO_IN_PLACE_MAX {
             // SAFETY: [0, accessible) is mapped read-write and no instance uses it any more.
-            unsafe { std::ptr::write_bytes(p, 0, self.accessible) };
+            unsafe { zero_resident_pages(p, self.accessible) };
             true
         } else {
             // SAFETY: as above; private anonymous pages read back as zero after this.
@@ -102,6 +103,33 @@ impl Region {
             // SAFETY: unmapping our own reservation, which nothing refers to any more.
             unsafe { libc::munmap(p as *mut _, RESERVED) };
         }
+    }
+}
+
+/// Zeroes the pages of `[p, p + len)` that were ever touched (the others are still the
+/// kernel's): a small program touches a few pages of its memory.
+///
+/// # Safety
+/// The range must be mapped read-write, private and anonymous, and used by nobody else.
+unsafe fn zero_resident_pages(p: *mut u8, len: usize) {
+    const OS_PAGE: usize = 4096;
+    let mut resident = [0u8; ZERO_IN_PLACE_MAX / OS_PAGE];
+    let pages = len / OS_PAGE;
+    // SAFETY: `resident` has a byte for each page of the (page-aligned) range.
+    if unsafe { libc::mincore(p as *mut _, len, resident.as_mut_ptr()) } != 0 {
+        // SAFETY: the caller's guarantee.
+        return unsafe { std::ptr::write_bytes(p, 0, len) };
+    }
+    let mut i = 0;
+    while i < pages {
+        if resident[i] & 1 == 0 {
+            i += 1;
+            continue;
+        }
+        let run = resident[i..pages].iter().take_while(|&&r| r & 1 == 1).count();
+        // SAFETY: a sub-range of the caller's range.
+        unsafe { std::ptr::write_bytes(p.add(i * OS_PAGE), 0, run * OS_PAGE) };
+        i += run;
     }
 }
 
