@@ -192,29 +192,35 @@ def main():
         ceil = f"{100 * cpu0 / cpu:.0f}%" if cpu0 and cpu > 0 else ""
         lines.append(f"| {logic} | {variant} | {size} B | {count} | {out} | {cpu:.2f} | {rss / 1024:.0f} | {vs} | {above} | {ceil} |")
 
-    # exec_wasi: CPU per run, over many runs (CPU time is counted in 10 ms ticks).
+    # exec_wasi: CPU per run, over many runs (CPU time is counted in 10 ms ticks). Rounds are
+    # taken round robin (idle base included) and each figure is the median of its rounds.
     dur = "6" if a.quick else "20"
     if "exec" in want:
-        lines += ["", f"exec_wasi: runs every 20 ms for {dur} s; CPU per run = (CPU - idle fluent-bit CPU) / runs.", "",
+        lines += ["", f"exec_wasi: runs every 20 ms for {dur} s; CPU per run = (CPU - idle fluent-bit CPU) / runs; "
+                  f"median of {a.repeat} rounds taken round robin.", "",
                   "| program | plugin | runs | CPU s | CPU ms/run | x built-in | peak RSS MiB |", "|---|---|---:|---:|---:|---:|---:|"]
-        idle_cpu, *_ = run(["timeout", "-s", "TERM", dur, fb, "-i", "dummy", "-p", "rate=1", "-o", "null", "-m", "*", "-f", "0.2"])
-    for prog, lines_per_run in ([("exec_hello.wasm", 3), ("exec_lines.wasm", 10_000)] if "exec" in want else []):
-        res = {}
-        for plugin in ["exec_wasi", "exec_wasi_wasmer"]:
-            cmd = ["timeout", "-s", "TERM", dur, fb]
-            if plugin.endswith("wasmer"):
-                cmd += ["-e", plug_in]
-            cmd += ["-i", plugin, "-p", f"wasi_path={os.path.join(fx, prog)}", "-p", "interval_sec=0", "-p", "interval_nsec=20000000",
-                    "-o", "counter", "-m", "*", "-f", "0.2"]
-            cpu, rss, _, text, _ = run(cmd)
-            runs = counted(text) // lines_per_run
-            res[plugin] = (cpu, rss, runs)
-        for plugin, (cpu, rss, runs) in res.items():
-            per = (cpu - idle_cpu) / runs * 1000 if runs else float("nan")
-            b = res["exec_wasi"]
-            bper = (b[0] - idle_cpu) / b[2] * 1000 if b[2] else float("nan")
-            vs = f"{bper / per:.2f}" if plugin.endswith("wasmer") and per > 0 else ""
-            lines.append(f"| {prog} | {plugin} | {runs} | {cpu:.2f} | {per:.2f} | {vs} | {rss / 1024:.0f} |")
+        progs = [("exec_hello.wasm", 3), ("exec_lines.wasm", 10_000)]
+        idle, per_run = [], {(p, plugin): [] for p, _ in progs for plugin in ["exec_wasi", "exec_wasi_wasmer"]}
+        for _ in range(a.repeat):
+            idle_cpu, *_ = run(["timeout", "-s", "TERM", dur, fb, "-i", "dummy", "-p", "rate=1", "-o", "null", "-m", "*", "-f", "0.2"])
+            idle.append(idle_cpu)
+            for prog, lines_per_run in progs:
+                for plugin in ["exec_wasi", "exec_wasi_wasmer"]:
+                    cmd = ["timeout", "-s", "TERM", dur, fb]
+                    if plugin.endswith("wasmer"):
+                        cmd += ["-e", plug_in]
+                    cmd += ["-i", plugin, "-p", f"wasi_path={os.path.join(fx, prog)}", "-p", "interval_sec=0", "-p", "interval_nsec=20000000",
+                            "-o", "counter", "-m", "*", "-f", "0.2"]
+                    cpu, rss, _, text, _ = run(cmd)
+                    runs = counted(text) // lines_per_run
+                    per_run[(prog, plugin)].append((cpu, rss, runs, (cpu - idle_cpu) / runs * 1000 if runs else float("nan")))
+        for prog, _ in progs:
+            b = median([x[3] for x in per_run[(prog, "exec_wasi")]])
+            for plugin in ["exec_wasi", "exec_wasi_wasmer"]:
+                xs = per_run[(prog, plugin)]
+                cpu, rss, runs, per = (median([x[i] for x in xs]) for i in range(4))
+                vs = f"{b / per:.2f}" if plugin.endswith("wasmer") and per > 0 else ""
+                lines.append(f"| {prog} | {plugin} | {runs} | {cpu:.2f} | {per:.2f} | {vs} | {rss / 1024:.0f} |")
 
     # First-run cost with and without the on-disk compiled-module cache (oneshot runs), and
     # the same process without the run (our plugin loaded, a dummy input): what is above it
