@@ -11,8 +11,8 @@ pub mod run;
 use flb_plugin::log::Level;
 use flb_plugin::registration::PluginInfo;
 use flb_plugin::{Input, InputInstance, Kind, Properties, Property};
-use run::{Config, ExitPolicy, Runner};
-use std::time::{Duration, Instant};
+use run::{Config, ExitPolicy, Runner, Schedule};
+use std::time::Duration;
 
 pub const PROPERTIES: &[Property] = &[
     Property::new("wasi_path", Kind::Str, "Path to the WASI command module").required(),
@@ -38,10 +38,6 @@ pub const PROPERTIES: &[Property] = &[
 pub struct ExecWasi {
     runner: Runner,
     config: Config,
-    interval: Duration,
-    oneshot: bool,
-    started: Option<Instant>,
-    runs_started: u64,
 }
 
 impl Input for ExecWasi {
@@ -61,11 +57,12 @@ impl Input for ExecWasi {
         // As the built-in: both <= 0 means the default of one second.
         let interval = if sec <= 0 && nsec <= 0 { Duration::from_secs(1) } else { Duration::from_secs(sec.max(0) as u64) + Duration::from_nanos(nsec.max(0) as u64) };
         let oneshot = p.bool("oneshot")?.unwrap_or(false);
-        let runner = Runner::start(&config, instance.logger().clone())?;
+        // As the built-in's timer collector: the first run one interval after start-up.
+        let schedule = if oneshot { Schedule { first: Duration::from_millis(100), every: None } } else { Schedule { first: interval, every: Some(interval) } };
+        let runner = Runner::start(&config, schedule, instance.logger().clone())?;
         instance.collect_on_readable(runner.ready_fd())?;
-        instance.collect_every(if oneshot { Duration::from_millis(100) } else { interval })?;
         instance.logger().debug(format!("loaded {} ({})", config.wasi_path.display(), runner.module_source()));
-        Ok(ExecWasi { runner, config, interval, oneshot, started: None, runs_started: 0 })
+        Ok(ExecWasi { runner, config })
     }
 
     fn collect(&mut self, instance: &InputInstance) -> flb_plugin::Result<()> {
@@ -76,21 +73,11 @@ impl Input for ExecWasi {
                 instance.append(&records)?;
             }
         }
-        let due = match (self.oneshot, self.started) {
-            (true, Some(_)) => false,
-            (_, None) => true,
-            (false, Some(t)) => t.elapsed() + Duration::from_millis(2) >= self.interval,
-        };
-        if due && !self.runner.busy() {
-            self.started = Some(Instant::now());
-            self.runs_started += 1;
-            self.runner.request_run();
-        }
         Ok(())
     }
 
     fn exit(&mut self, instance: &InputInstance) {
-        instance.logger().debug(format!("{} runs started", self.runs_started));
+        instance.logger().debug(format!("{} runs started", self.runner.runs()));
     }
 }
 

@@ -7,10 +7,10 @@ use flb_plugin::input::Parser;
 use flb_plugin::log::{Level, Logger};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasm_runtime::check::{Contract, check};
 use wasm_runtime::{CommandOutcome, Compiler, EngineOptions, ExitStatus, Limits, LoadedModule, Preopen, Runtime, WasiOptions, Command};
 
@@ -101,18 +101,30 @@ pub struct Finished {
     pub outcome: Result<CommandOutcome, String>,
 }
 
-/// A worker thread that runs the module on request; results come back through a channel,
-/// announced on a pipe the host's event loop watches.
+/// When runs happen: the first after `first`, then every `every` (none: only once).
+#[derive(Clone, Copy, Debug)]
+pub struct Schedule {
+    pub first: Duration,
+    pub every: Option<Duration>,
+}
+
+/// A worker thread that runs the module on its own schedule; results come back through a
+/// channel, announced on a pipe the host's event loop watches. It keeps time itself, so
+/// Fluent Bit's engine wakes once per run (for the records), not also for a timer tick and a
+/// hand-off.
 pub struct Runner {
-    requests: Sender<()>,
+    /// Never sent on: dropping it stops the thread (after a run in progress).
+    _stop: Sender<()>,
     results: Receiver<Finished>,
     ready: OwnedFd,
-    busy: Arc<AtomicBool>,
+    /// Results sent and not yet taken by `finished`.
+    outstanding: Arc<AtomicUsize>,
+    runs: Arc<AtomicU64>,
     source: &'static str,
 }
 
 impl Runner {
-    pub fn start(config: &Config, logger: Logger) -> flb_plugin::Result<Runner> {
+    pub fn start(config: &Config, schedule: Schedule, logger: Logger) -> flb_plugin::Result<Runner> {
         let module = config.load()?;
         let source = match module.source {
             wasm_runtime::ModuleSource::Compiled => "compiled",
@@ -125,10 +137,11 @@ impl Runner {
             return Err("cannot create the wake-up pipe".into());
         }
         let (ready, notify) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let (req_tx, req_rx) = channel::<()>();
+        let (stop_tx, stop_rx) = channel::<()>();
         let (res_tx, res_rx) = channel::<Finished>();
-        let busy = Arc::new(AtomicBool::new(false));
-        let busy2 = busy.clone();
+        let outstanding = Arc::new(AtomicUsize::new(0));
+        let runs = Arc::new(AtomicU64::new(0));
+        let (outstanding2, runs2) = (outstanding.clone(), runs.clone());
         // The command is made on its thread (it keeps a wasmer store, which stays there);
         // whether that worked comes back before start-up goes on.
         let (made_tx, made_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
@@ -142,15 +155,31 @@ impl Runner {
                     Err(e) => return drop(made_tx.send(Err(e.to_string()))),
                 };
                 let _ = made_tx.send(Ok(()));
-                while req_rx.recv().is_ok() {
-                    wasm_runtime::signals::ensure_armed();
-                    let outcome = command.run().map_err(|e| e.to_string());
-                    if res_tx.send(Finished { outcome }).is_err() {
-                        break;
+                let mut next = Instant::now() + schedule.first;
+                loop {
+                    let wait = next.saturating_duration_since(Instant::now());
+                    if !wait.is_zero() && stop_rx.recv_timeout(wait) != Err(RecvTimeoutError::Timeout) {
+                        return;
                     }
-                    busy2.store(false, Ordering::Release);
-                    // SAFETY: writing one byte to our own non-blocking pipe.
-                    unsafe { libc::write(notify.as_raw_fd(), b"!".as_ptr() as *const _, 1) };
+                    // While Fluent Bit has not taken the last result (the input is paused,
+                    // or the engine is behind) the tick is skipped, as a paused collector's.
+                    if outstanding2.load(Ordering::Acquire) == 0 {
+                        runs2.fetch_add(1, Ordering::Relaxed);
+                        wasm_runtime::signals::ensure_armed();
+                        let outcome = command.run().map_err(|e| e.to_string());
+                        outstanding2.fetch_add(1, Ordering::AcqRel);
+                        if res_tx.send(Finished { outcome }).is_err() {
+                            return;
+                        }
+                        // SAFETY: writing one byte to our own non-blocking pipe.
+                        unsafe { libc::write(notify.as_raw_fd(), b"!".as_ptr() as *const _, 1) };
+                    }
+                    let Some(every) = schedule.every else { return };
+                    // A run longer than the interval delays the next to the following tick.
+                    let now = Instant::now();
+                    while next <= now {
+                        next += every;
+                    }
                 }
             })
             .map_err(|e| flb_plugin::Error(format!("cannot start the run thread: {e}")))?;
@@ -159,7 +188,7 @@ impl Runner {
             Ok(Err(e)) => return Err(bad("wasi_path", e)),
             Err(_) => return Err("the run thread ended at start-up".into()),
         }
-        Ok(Runner { requests: req_tx, results: res_rx, ready, busy, source })
+        Ok(Runner { _stop: stop_tx, results: res_rx, ready, outstanding, runs, source })
     }
 
     pub fn ready_fd(&self) -> RawFd {
@@ -170,13 +199,9 @@ impl Runner {
         self.source
     }
 
-    pub fn busy(&self) -> bool {
-        self.busy.load(Ordering::Acquire)
-    }
-
-    pub fn request_run(&self) {
-        self.busy.store(true, Ordering::Release);
-        let _ = self.requests.send(());
+    /// Runs started so far.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
     }
 
     /// Runs that ended since the last call.
@@ -184,7 +209,9 @@ impl Runner {
         let mut buf = [0u8; 64];
         // SAFETY: draining our own non-blocking pipe.
         while unsafe { libc::read(self.ready.as_raw_fd(), buf.as_mut_ptr() as *mut _, buf.len()) } > 0 {}
-        self.results.try_iter().collect()
+        let done: Vec<Finished> = self.results.try_iter().collect();
+        self.outstanding.fetch_sub(done.len(), Ordering::AcqRel);
+        done
     }
 }
 
