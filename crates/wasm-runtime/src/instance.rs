@@ -92,8 +92,9 @@ impl Instance {
         limits: &Limits,
         extra: impl FnOnce(&mut Store) -> Imports,
     ) -> Result<Instance, Error> {
+        let default = WasiOptions::default();
         let wasi = match uses_wasi(module) {
-            true => Some(wasi.cloned().unwrap_or_default().prepare()?),
+            true => Some(wasi.unwrap_or(&default).prepare()?),
             false => None,
         };
         Instance::with_prepared_wasi(module, wasi.as_ref(), limits, extra, None)
