@@ -9,7 +9,7 @@
 //! byte of 0 (the built-in's empty string) drops the record. The host keeps the timestamp and
 //! metadata; group markers pass through byte for byte.
 
-use flb_events::{DecodeError, Decoder, Encoder, EventKind, json, object_len};
+use flb_events::{DecodeError, Decoder, Encoder, Event, EventKind, json, object_len};
 use std::time::{Duration, Instant};
 use wasm_runtime::check::{Contract, check};
 use wasm_runtime::{
@@ -94,7 +94,6 @@ pub struct WasmFilter {
     json: json::RecordJson,
     /// The batch call's input, kept to avoid an allocation per call.
     batch_in: Vec<u8>,
-    body_out: Vec<u8>,
     pub stats: Stats,
     errors: ErrorLog,
 }
@@ -103,9 +102,9 @@ pub struct WasmFilter {
 enum Outcome {
     Keep,
     Drop,
-    /// A new body (classic ABI), in `body_out`.
-    Replace,
-    /// Whole events (extended ABI), in `body_out`.
+    /// The record with a new body (classic ABI), already appended to `enc`.
+    Replaced,
+    /// Whole events (extended ABI), already appended to `enc`.
     Events,
 }
 
@@ -150,7 +149,6 @@ impl WasmFilter {
             enc: Encoder::new(),
             json: json::RecordJson::default(),
             batch_in: Vec::new(),
-            body_out: Vec::new(),
             stats: Stats::default(),
             errors: ErrorLog::default(),
         })
@@ -193,11 +191,16 @@ impl WasmFilter {
                 self.enc.raw(ev.raw);
                 continue;
             }
+            // A call that changes the record appends it to `enc` itself, from here.
+            let start = self.enc.buf.len();
             let called = match self.func {
-                GuestFn::Classic(_) => self.call(tag, ev.time.sec, ev.time.nsec, ev.body),
+                GuestFn::Classic(_) => self.call(tag, &ev),
                 GuestFn::Event(_) => self.call_event(ev.raw),
             };
-            let outcome = called.unwrap_or_else(|e| self.failed(&e, "record"));
+            let outcome = called.unwrap_or_else(|e| {
+                self.enc.buf.truncate(start);
+                self.failed(&e, "record")
+            });
             match outcome {
                 Outcome::Keep => {
                     self.stats.kept += 1;
@@ -207,28 +210,10 @@ impl WasmFilter {
                     self.stats.dropped += 1;
                     changed = true;
                 }
-                Outcome::Events if self.body_out == ev.raw => {
-                    self.stats.kept += 1;
-                    self.enc.raw(ev.raw);
-                }
-                Outcome::Events => {
+                Outcome::Events if self.enc.buf[start..] == *ev.raw => self.stats.kept += 1,
+                Outcome::Events | Outcome::Replaced => {
                     self.stats.modified += 1;
                     changed = true;
-                    self.enc.raw(&self.body_out);
-                }
-                Outcome::Replace if self.body_out == ev.body => {
-                    self.stats.kept += 1;
-                    self.enc.raw(ev.raw);
-                }
-                Outcome::Replace => {
-                    self.stats.modified += 1;
-                    changed = true;
-                    if let Err(e) = self.enc.record(ev.time, ev.metadata, &self.body_out) {
-                        // Only an invalid time can fail here; keep the original then.
-                        self.errors
-                            .report(&format!("cannot re-encode a record: {e}; record kept"));
-                        self.enc.raw(ev.raw);
-                    }
                 }
             }
         }
@@ -256,8 +241,9 @@ impl WasmFilter {
         self.enc.raw(rest);
     }
 
-    /// Calls the guest for one record; the new body (for Replace) is left in `body_out`.
-    fn call(&mut self, tag: &str, sec: u32, nsec: u32, body: &[u8]) -> Result<Outcome, String> {
+    /// Calls the guest for one record (a changed record is appended to `enc` here).
+    fn call(&mut self, tag: &str, ev: &Event) -> Result<Outcome, String> {
+        let body = ev.body;
         let input: &[u8] = match self.config.format {
             EventFormat::Json => self
                 .json
@@ -279,8 +265,8 @@ impl WasmFilter {
                     s,
                     tag_ptr as i32,
                     tag.len() as i32,
-                    sec as i32,
-                    nsec as i32,
+                    ev.time.sec as i32,
+                    ev.time.nsec as i32,
                     rec_ptr as i32,
                     input.len() as i32,
                 )
@@ -296,7 +282,7 @@ impl WasmFilter {
             {
                 Ok(Outcome::Keep)
             }
-            Ok((ptr, _)) => self.read_result(ptr, body),
+            Ok((ptr, _)) => self.read_result(ptr, ev),
             Err(e) => Err(describe(&e)),
         };
         self.release()?;
@@ -364,17 +350,20 @@ impl WasmFilter {
         input.clear();
         input.extend_from_slice(group.map_or(&[][..], |g| &chunk[g]));
         input.extend_from_slice(run);
+        let start = self.enc.buf.len();
         let called = self.call_event(&input);
         self.batch_in = input;
-        match called.unwrap_or_else(|e| self.failed(&e, &format!("batch of {n} records"))) {
-            Outcome::Events if self.body_out == run => {
+        let outcome = called.unwrap_or_else(|e| {
+            self.enc.buf.truncate(start);
+            self.failed(&e, &format!("batch of {n} records"))
+        });
+        match outcome {
+            Outcome::Events if self.enc.buf[start..] == *run => {
                 self.stats.kept += n;
-                self.enc.raw(run);
                 false
             }
             Outcome::Events => {
                 self.stats.modified += n;
-                self.enc.raw(&self.body_out);
                 true
             }
             Outcome::Keep => {
@@ -386,11 +375,11 @@ impl WasmFilter {
                 self.stats.dropped += n;
                 true
             }
-            Outcome::Replace => unreachable!("call_event never replaces a body"),
+            Outcome::Replaced => unreachable!("call_event never replaces a body"),
         }
     }
 
-    /// Extended ABI: one whole event in, zero or more events out (left in `body_out`). The
+    /// Extended ABI: one whole event in, zero or more events out (appended to `enc`). The
     /// output must decode as plain records: guests cannot open or close groups.
     fn call_event(&mut self, raw: &[u8]) -> Result<Outcome, String> {
         let result = self.call_event_inner(raw);
@@ -429,14 +418,13 @@ impl WasmFilter {
                 );
             }
         }
-        self.body_out.clear();
-        self.body_out.extend_from_slice(bytes);
+        self.enc.raw(bytes);
         Ok(Outcome::Events)
     }
 
-    /// Reads the guest's result for the record `body` into `body_out`.
-    fn read_result(&mut self, ptr: u32, body: &[u8]) -> Result<Outcome, String> {
-        self.body_out.clear();
+    /// Reads the guest's result for the record `ev` and appends the changed record to `enc`,
+    /// its new body converted or copied straight from guest memory.
+    fn read_result(&mut self, ptr: u32, ev: &Event) -> Result<Outcome, String> {
         if ptr == 0 {
             // C guests return NULL when they fail (e.g. malloc did); an empty string drops.
             return Err("the guest returned a null pointer".into());
@@ -451,7 +439,7 @@ impl WasmFilter {
                     mem.len()
                 )
             })?;
-        match self.config.format {
+        let result = match self.config.format {
             EventFormat::Json => {
                 let end = memchr::memchr(0, at).ok_or_else(|| {
                     format!("the guest's result at {ptr:#x} has no NUL terminator")
@@ -459,9 +447,7 @@ impl WasmFilter {
                 if end == 0 {
                     return Ok(Outcome::Drop);
                 }
-                self.json
-                    .decode(body, &at[..end], &mut self.body_out)
-                    .map_err(|e| format!("bad guest result: {e}"))?;
+                &at[..end]
             }
             EventFormat::Msgpack => {
                 if at[0] == 0 {
@@ -475,10 +461,33 @@ impl WasmFilter {
                         msgpack_kind(at[0])
                     ));
                 }
-                self.body_out.extend_from_slice(&at[..len]);
+                &at[..len]
             }
+        };
+        let start = match self.enc.record_head(ev.time, ev.metadata) {
+            Ok(start) => start,
+            Err(e) => {
+                // Only a record that came in invalid gets here; it passes on as it was.
+                self.errors
+                    .report(&format!("cannot re-encode a record: {e}; record kept"));
+                return Ok(Outcome::Keep);
+            }
+        };
+        let body_at = self.enc.buf.len();
+        match self.config.format {
+            EventFormat::Json => {
+                if let Err(e) = self.json.decode(ev.body, result, &mut self.enc.buf) {
+                    self.enc.buf.truncate(start);
+                    return Err(format!("bad guest result: {e}"));
+                }
+            }
+            EventFormat::Msgpack => self.enc.buf.extend_from_slice(result),
         }
-        Ok(Outcome::Replace)
+        if self.enc.buf[body_at..] == *ev.body {
+            self.enc.buf.truncate(start);
+            return Ok(Outcome::Keep);
+        }
+        Ok(Outcome::Replaced)
     }
 
     fn log_guest_output(&mut self) {

@@ -44,6 +44,28 @@ impl Encoder {
         self.raw_record(time, metadata, body)
     }
 
+    /// Appends `[[time, metadata], ` and returns where the record starts: the caller then
+    /// appends the body map straight into `buf` (no copy through a buffer of its own), or
+    /// truncates `buf` back to the returned length if it has none after all.
+    pub fn record_head(&mut self, time: EventTime, metadata: &[u8]) -> Result<usize, EncodeError> {
+        if time.sec > EventTime::MAX_SEC || time.nsec >= 1_000_000_000 {
+            return Err(EncodeError::InvalidTime(time));
+        }
+        if !is_map(metadata) {
+            return Err(EncodeError::NotAMap("metadata"));
+        }
+        let start = self.buf.len();
+        self.head(time, metadata);
+        Ok(start)
+    }
+
+    fn head(&mut self, time: EventTime, metadata: &[u8]) {
+        self.buf.extend_from_slice(&[0x92, 0x92, 0xd7, 0x00]);
+        self.buf.extend_from_slice(&time.sec.to_be_bytes());
+        self.buf.extend_from_slice(&time.nsec.to_be_bytes());
+        self.buf.extend_from_slice(metadata);
+    }
+
     fn raw_record(&mut self, time: EventTime, metadata: &[u8], body: &[u8]) -> Result<(), EncodeError> {
         if !is_map(metadata) {
             return Err(EncodeError::NotAMap("metadata"));
@@ -51,10 +73,7 @@ impl Encoder {
         if !is_map(body) {
             return Err(EncodeError::NotAMap("body"));
         }
-        self.buf.extend_from_slice(&[0x92, 0x92, 0xd7, 0x00]);
-        self.buf.extend_from_slice(&time.sec.to_be_bytes());
-        self.buf.extend_from_slice(&time.nsec.to_be_bytes());
-        self.buf.extend_from_slice(metadata);
+        self.head(time, metadata);
         self.buf.extend_from_slice(body);
         Ok(())
     }
@@ -108,5 +127,20 @@ mod tests {
         assert!(e.record(EventTime::new(0xFFFF_FFFE, 0), EMPTY_MAP, &body).is_err());
         assert!(e.record(EventTime::new(1, 1_000_000_000), EMPTY_MAP, &body).is_err());
         assert_eq!(e.record(EventTime::new(1, 0), EMPTY_MAP, &[0x01]), Err(EncodeError::NotAMap("body")));
+    }
+
+    #[test]
+    fn record_head_then_body_equals_record() {
+        let (mut a, mut b) = (Encoder::new(), Encoder::new());
+        a.raw(b"x");
+        b.raw(b"x");
+        let body = [0x81, 0xa1, b'k', 0x01];
+        a.record(EventTime::new(7, 8), &[0x81, 0xa1, b'm', 0xc3], &body).unwrap();
+        assert_eq!(b.record_head(EventTime::new(7, 8), &[0x81, 0xa1, b'm', 0xc3]), Ok(1));
+        b.buf.extend_from_slice(&body);
+        assert_eq!(a.buf, b.buf);
+        assert!(b.record_head(EventTime::GROUP_END, EMPTY_MAP).is_err());
+        assert_eq!(b.record_head(EventTime::new(1, 0), &[0x01]), Err(EncodeError::NotAMap("metadata")));
+        assert_eq!(a.buf, b.buf, "a refused head appends nothing");
     }
 }

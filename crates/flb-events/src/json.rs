@@ -351,21 +351,29 @@ fn int(v: impl itoa::Integer, out: &mut Vec<u8>) {
 }
 
 fn string(bytes: &[u8], out: &mut Vec<u8>) {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => escape(s.as_bytes(), out),
-        Err(_) => escape(String::from_utf8_lossy(bytes).as_bytes(), out),
+    // Most text is ASCII: escaped in one pass, without a separate UTF-8 validation.
+    let start = out.len();
+    if escape::<true>(bytes, out) {
+        return;
     }
+    out.truncate(start);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => escape::<false>(s.as_bytes(), out),
+        Err(_) => escape::<false>(String::from_utf8_lossy(bytes).as_bytes(), out),
+    };
 }
 
 /// Writes UTF-8 text as a JSON string, escaped exactly as serde_json does. Skips 8 bytes at
-/// a time while none needs escaping (records are mostly long runs of plain text).
-fn escape(s: &[u8], out: &mut Vec<u8>) {
+/// a time while none needs escaping (records are mostly long runs of plain text). With
+/// `ASCII_ONLY`, gives up at the first byte above 0x7f and returns false.
+fn escape<const ASCII_ONLY: bool>(s: &[u8], out: &mut Vec<u8>) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Whether any byte of `w` is below 0x20, '"' or '\\' (exact, no false negatives).
+    // Whether any byte of `w` is below 0x20, '"' or '\\' (or, with ASCII_ONLY, above 0x7f); exact.
     let special = |w: u64| {
         let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-        (w.wrapping_sub(ONES * 0x20) & !w & HIGH) | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) != 0
+        let high = if ASCII_ONLY { w & HIGH } else { 0 };
+        (w.wrapping_sub(ONES * 0x20) & !w & HIGH) | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) | high != 0
     };
     out.reserve(s.len() + 2);
     out.push(b'"');
@@ -386,6 +394,7 @@ fn escape(s: &[u8], out: &mut Vec<u8>) {
             0x08 => b"\\b",
             0x0c => b"\\f",
             0..=0x1f => b"",
+            0x80.. if ASCII_ONLY => return false,
             _ => {
                 i += 1;
                 continue;
@@ -403,6 +412,7 @@ fn escape(s: &[u8], out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&s[plain..]);
     out.push(b'"');
+    true
 }
 
 /// Why a guest's JSON result cannot become a record body.
@@ -667,6 +677,14 @@ mod tests {
                 string(s.as_bytes(), &mut ours);
                 assert_eq!(ours, serde_json::to_vec(s).unwrap(), "{s:?}");
             }
+        }
+        // Invalid UTF-8 (here after an ASCII run the fast path had written) is replaced
+        // by U+FFFD, as the lossy conversion does.
+        for bytes in [&b"plain ascii text \xff\xfe end"[..], b"\xc3", b"12345678\xe9"] {
+            let mut ours = b"prefix".to_vec();
+            string(bytes, &mut ours);
+            let want = serde_json::to_vec(&String::from_utf8_lossy(bytes)).unwrap();
+            assert_eq!(ours[6..], want[..], "{bytes:?}");
         }
     }
 }

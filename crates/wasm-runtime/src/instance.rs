@@ -422,17 +422,26 @@ impl Instance {
     }
 
     fn copy_in(&mut self, ptr: u32, bytes: &[u8], nul: bool) -> Result<(), Error> {
-        let mem = self
-            .memory
-            .clone()
-            .ok_or_else(|| Error::MissingExport("memory".into()))?;
-        let view = mem.view(&self.store);
-        view.write(ptr as u64, bytes).map_err(|_| {
-            Error::BadResult(format!("guest allocator returned {ptr:#x}, outside memory"))
-        })?;
-        if nul {
-            view.write_u8(ptr as u64 + bytes.len() as u64, 0)
-                .map_err(|_| Error::BadResult("guest buffer too small".into()))?;
+        let view = self.view()?;
+        let fits = (ptr as usize)
+            .checked_add(bytes.len() + nul as usize)
+            .is_some_and(|end| end as u64 <= view.data_size());
+        if !fits {
+            return Err(Error::BadResult(format!(
+                "guest allocator returned {ptr:#x}, outside memory (or too small)"
+            )));
+        }
+        // SAFETY: in bounds (checked above). No guest code runs during the copy, here or on
+        // another thread (preview1, the only WASI we bind, cannot start threads), so nothing
+        // else touches these bytes: wasmer's own `MemoryView::write`, made for shared
+        // memories, copies with volatile word stores, several times slower for large records.
+        // `ptr::copy` allows `bytes` to lie in guest memory itself.
+        unsafe {
+            let dst = view.data_ptr().add(ptr as usize);
+            std::ptr::copy(bytes.as_ptr(), dst, bytes.len());
+            if nul {
+                *dst.add(bytes.len()) = 0;
+            }
         }
         Ok(())
     }
