@@ -92,8 +92,6 @@ pub struct WasmFilter {
     enc: Encoder,
     /// The record as JSON for the guest (json format), and what it takes to read a result.
     json: json::RecordJson,
-    /// The batch call's input, kept to avoid an allocation per call.
-    batch_in: Vec<u8>,
     pub stats: Stats,
     errors: ErrorLog,
 }
@@ -148,7 +146,6 @@ impl WasmFilter {
             batch,
             enc: Encoder::new(),
             json: json::RecordJson::default(),
-            batch_in: Vec::new(),
             stats: Stats::default(),
             errors: ErrorLog::default(),
         })
@@ -195,7 +192,7 @@ impl WasmFilter {
             let start = self.enc.buf.len();
             let called = match self.func {
                 GuestFn::Classic(_) => self.call(tag, &ev),
-                GuestFn::Event(_) => self.call_event(ev.raw),
+                GuestFn::Event(_) => self.call_event(&[ev.raw]),
             };
             let outcome = called.unwrap_or_else(|e| {
                 self.enc.buf.truncate(start);
@@ -255,8 +252,8 @@ impl WasmFilter {
         // Tag and record go into two buffers kept in guest memory across records, so a
         // record costs one guest call, not five (malloc x2, the filter, free x2).
         let placed = (|| {
-            let tag_ptr = self.instance.write_reused(0, tag.as_bytes(), true)?;
-            let rec_ptr = self.instance.write_reused(1, input, nul)?;
+            let tag_ptr = self.instance.write_reused(0, &[tag.as_bytes()], true)?;
+            let rec_ptr = self.instance.write_reused(1, &[input], nul)?;
             let GuestFn::Classic(f) = &self.func else {
                 unreachable!("classic call on an extended guest")
             };
@@ -345,14 +342,9 @@ impl WasmFilter {
             return false;
         }
         let run = &chunk[run];
-        // The guest's input: the group start marker, then the run.
-        let mut input = std::mem::take(&mut self.batch_in);
-        input.clear();
-        input.extend_from_slice(group.map_or(&[][..], |g| &chunk[g]));
-        input.extend_from_slice(run);
         let start = self.enc.buf.len();
-        let called = self.call_event(&input);
-        self.batch_in = input;
+        // The guest's input: the group start marker, then the run.
+        let called = self.call_event(&[group.map_or(&[][..], |g| &chunk[g]), run]);
         let outcome = called.unwrap_or_else(|e| {
             self.enc.buf.truncate(start);
             self.failed(&e, &format!("batch of {n} records"))
@@ -379,24 +371,26 @@ impl WasmFilter {
         }
     }
 
-    /// Extended ABI: one whole event in, zero or more events out (appended to `enc`). The
-    /// output must decode as plain records: guests cannot open or close groups.
-    fn call_event(&mut self, raw: &[u8]) -> Result<Outcome, String> {
-        let result = self.call_event_inner(raw);
+    /// Extended ABI: one whole event (or a batch) in, given in parts that go into guest
+    /// memory one after the other; zero or more events out (appended to `enc`). The output
+    /// must decode as plain records: guests cannot open or close groups.
+    fn call_event(&mut self, input: &[&[u8]]) -> Result<Outcome, String> {
+        let result = self.call_event_inner(input);
         // The input's space in guest memory (a host-managed region when the guest has no
         // malloc) is reused by the next call: without this it grew with every call.
         self.release()?;
         result
     }
 
-    fn call_event_inner(&mut self, raw: &[u8]) -> Result<Outcome, String> {
+    fn call_event_inner(&mut self, input: &[&[u8]]) -> Result<Outcome, String> {
+        let len: usize = input.iter().map(|p| p.len()).sum();
         let placed = (|| {
-            let p = self.instance.write_reused(1, raw, false)?;
+            let p = self.instance.write_reused(1, input, false)?;
             let GuestFn::Event(f) = &self.func else {
                 unreachable!("event call on a classic guest")
             };
             self.instance
-                .call(|s| f.call(s, p as i32, raw.len() as i32))
+                .call(|s| f.call(s, p as i32, len as i32))
         })();
         let r = placed.map_err(|e| describe(&e))?;
         if r < 0 {
@@ -527,7 +521,7 @@ fn init_guest(instance: &mut Instance, config: Option<&[u8]>) -> Result<(), Stri
     };
     let bytes = config.unwrap_or_default();
     let result = (|| {
-        let p = instance.write(bytes, true)?;
+        let p = instance.write(&[bytes], true)?;
         instance.call(|s| init.call(s, p as i32, bytes.len() as i32))
     })();
     let _ = instance.release_all();

@@ -383,26 +383,26 @@ impl Instance {
         }
     }
 
-    /// Copies `bytes` (plus a NUL if `nul`) into guest memory and returns the address.
-    /// Release with [`Instance::release_all`] after the call that uses it.
-    pub fn write(&mut self, bytes: &[u8], nul: bool) -> Result<u32, Error> {
-        let size = bytes.len() + nul as usize;
+    /// Copies `parts`, one after the other (plus a NUL if `nul`), into guest memory and
+    /// returns the address. Release with [`Instance::release_all`] after the call that uses it.
+    pub fn write(&mut self, parts: &[&[u8]], nul: bool) -> Result<u32, Error> {
+        let size = parts.iter().map(|p| p.len()).sum::<usize>() + nul as usize;
         let ptr = self.alloc(size)?;
         if !matches!(self.allocator, Some(GuestAllocator::HostRegion { .. })) {
             self.live.push(ptr as i32);
         }
-        self.copy_in(ptr, bytes, nul)?;
+        self.copy_in(ptr, parts, nul)?;
         Ok(ptr)
     }
 
     /// Like [`Instance::write`], into buffer number `slot` (0 or 1) kept in guest memory
     /// across calls and grown when too small: no guest allocator call per record. The
     /// address is valid until the next write to the same slot.
-    pub fn write_reused(&mut self, slot: usize, bytes: &[u8], nul: bool) -> Result<u32, Error> {
-        let size = bytes.len() + nul as usize;
+    pub fn write_reused(&mut self, slot: usize, parts: &[&[u8]], nul: bool) -> Result<u32, Error> {
+        let size = parts.iter().map(|p| p.len()).sum::<usize>() + nul as usize;
         self.allocator();
         if matches!(self.allocator, Some(GuestAllocator::HostRegion { .. })) {
-            return self.write(bytes, nul);
+            return self.write(parts, nul);
         }
         let ptr = match self.reused[slot] {
             Some((p, cap)) if cap as usize >= size.max(1) => p,
@@ -417,14 +417,15 @@ impl Instance {
                 p
             }
         };
-        self.copy_in(ptr, bytes, nul)?;
+        self.copy_in(ptr, parts, nul)?;
         Ok(ptr)
     }
 
-    fn copy_in(&mut self, ptr: u32, bytes: &[u8], nul: bool) -> Result<(), Error> {
+    fn copy_in(&mut self, ptr: u32, parts: &[&[u8]], nul: bool) -> Result<(), Error> {
         let view = self.view()?;
+        let len: usize = parts.iter().map(|p| p.len()).sum();
         let fits = (ptr as usize)
-            .checked_add(bytes.len() + nul as usize)
+            .checked_add(len + nul as usize)
             .is_some_and(|end| end as u64 <= view.data_size());
         if !fits {
             return Err(Error::BadResult(format!(
@@ -435,12 +436,15 @@ impl Instance {
         // another thread (preview1, the only WASI we bind, cannot start threads), so nothing
         // else touches these bytes: wasmer's own `MemoryView::write`, made for shared
         // memories, copies with volatile word stores, several times slower for large records.
-        // `ptr::copy` allows `bytes` to lie in guest memory itself.
+        // `ptr::copy` allows a part to lie in guest memory itself.
         unsafe {
-            let dst = view.data_ptr().add(ptr as usize);
-            std::ptr::copy(bytes.as_ptr(), dst, bytes.len());
+            let mut dst = view.data_ptr().add(ptr as usize);
+            for part in parts {
+                std::ptr::copy(part.as_ptr(), dst, part.len());
+                dst = dst.add(part.len());
+            }
             if nul {
-                *dst.add(bytes.len()) = 0;
+                *dst = 0;
             }
         }
         Ok(())

@@ -449,8 +449,10 @@ fn host_region_is_reused_and_bounded() {
     let memory = inst.instance.exports.get_memory("memory").unwrap().clone();
     let mut placed = 0u64;
     for i in 0..300usize {
-        let input = vec![(i % 251) as u8; 100_000 + 1000 * i];
-        let p = inst.write_reused(1, &input, false).unwrap();
+        let input: Vec<u8> = (0..100_000 + 1000 * i).map(|j| ((i + j) % 251) as u8).collect();
+        // Odd rounds give the bytes in two parts, placed one after the other.
+        let parts: &[&[u8]] = if i % 2 == 1 { &[&input[..i], &input[i..]] } else { &[&input] };
+        let p = inst.write_reused(1, parts, false).unwrap();
         assert_eq!(inst.read(p, input.len()).unwrap(), &input[..]);
         placed += input.len() as u64;
         inst.release_all().unwrap();
