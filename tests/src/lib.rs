@@ -135,6 +135,8 @@ pub struct Run {
     pub timed_out: bool,
     /// Resident set size of the host (KiB), sampled every half second.
     pub rss_kib: Vec<u64>,
+    /// CPU time (user + system) the host used, from `wait4`.
+    pub cpu: Duration,
 }
 
 impl Run {
@@ -230,13 +232,20 @@ pub fn run_full(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Pat
     let mut timed_out = false;
     let mut rss_kib = Vec::new();
     let mut last_sample = start;
-    let status = loop {
+    let (status, cpu) = loop {
         if last_sample.elapsed() >= Duration::from_millis(500) {
             last_sample = Instant::now();
             rss_kib.extend(rss_of(child.id()));
         }
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
+        // wait4 rather than try_wait: it also gives the CPU time the host used.
+        let mut raw = 0;
+        // SAFETY: plain syscall on our own child; `usage` is written by the kernel.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let reaped = unsafe { libc::wait4(child.id() as i32, &mut raw, libc::WNOHANG, &mut usage) };
+        assert!(reaped >= 0, "wait4: {}", std::io::Error::last_os_error());
+        if reaped > 0 {
+            let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+            break (std::os::unix::process::ExitStatusExt::from_raw(raw), tv(usage.ru_utime) + tv(usage.ru_stime));
         }
         while pending.last().is_some_and(|(at, _)| start.elapsed() >= *at) {
             let (_, sig) = pending.pop().unwrap();
@@ -257,6 +266,7 @@ pub fn run_full(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Pat
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
         timed_out,
         rss_kib,
+        cpu,
     }
 }
 

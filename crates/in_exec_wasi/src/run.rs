@@ -117,6 +117,10 @@ pub struct Runner {
     _stop: Sender<()>,
     results: Receiver<Finished>,
     ready: OwnedFd,
+    /// The pipe's write end, shared with the run thread: it must stay open after a last
+    /// (oneshot) run ends the thread, or the read end reports end-of-file to Fluent Bit's
+    /// event loop forever and it spins.
+    _notify: Arc<OwnedFd>,
     /// Results sent and not yet taken by `finished`.
     outstanding: Arc<AtomicUsize>,
     runs: Arc<AtomicU64>,
@@ -136,7 +140,8 @@ impl Runner {
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
             return Err("cannot create the wake-up pipe".into());
         }
-        let (ready, notify) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (ready, notify) = unsafe { (OwnedFd::from_raw_fd(fds[0]), Arc::new(OwnedFd::from_raw_fd(fds[1]))) };
+        let notify_run = notify.clone();
         let (stop_tx, stop_rx) = channel::<()>();
         let (res_tx, res_rx) = channel::<Finished>();
         let outstanding = Arc::new(AtomicUsize::new(0));
@@ -172,7 +177,7 @@ impl Runner {
                             return;
                         }
                         // SAFETY: writing one byte to our own non-blocking pipe.
-                        unsafe { libc::write(notify.as_raw_fd(), b"!".as_ptr() as *const _, 1) };
+                        unsafe { libc::write(notify_run.as_raw_fd(), b"!".as_ptr() as *const _, 1) };
                     }
                     let Some(every) = schedule.every else { return };
                     // A run longer than the interval delays the next to the following tick.
@@ -188,7 +193,7 @@ impl Runner {
             Ok(Err(e)) => return Err(bad("wasi_path", e)),
             Err(_) => return Err("the run thread ended at start-up".into()),
         }
-        Ok(Runner { _stop: stop_tx, results: res_rx, ready, outstanding, runs, source })
+        Ok(Runner { _stop: stop_tx, results: res_rx, ready, _notify: notify, outstanding, runs, source })
     }
 
     pub fn ready_fd(&self) -> RawFd {
