@@ -7,7 +7,9 @@ Measures process CPU seconds (user + sys, from wait4) and peak RSS of whole flue
     record sizes ~100 B, 1 KiB, 16 KiB; records out are counted (a variant that loses
     records says so);
   * exec_wasi: CPU per run for a trivial program and a 10,000-line program;
-  * start-up: fluent-bit with and without our plugins loaded.
+  * start-up: fluent-bit with and without our plugins loaded;
+  * compiler: our filter with cranelift (the default) vs singlepass, for a guest that does
+    some work (the Rust SDK example), and what each costs at start-up (its compile).
 
 Usage: bench/bench.py [--host /opt/fluent-bit/bin/fluent-bit] [--quick] [--repeat 3] [--only exec ...]
 Needs a release build (scripts/test or cargo build --release --workspace) and the guest
@@ -81,12 +83,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host")
     ap.add_argument("--quick", action="store_true", help="fewer records (a smoke run)")
-    ap.add_argument("--only", action="append", choices=["filter", "exec", "first-run", "start-up"],
+    ap.add_argument("--only", action="append", choices=["filter", "exec", "first-run", "start-up", "compiler"],
                     help="run only these sections (repeatable); the table is then printed, not written")
     ap.add_argument("--repeat", type=int, default=3, help="rounds of filter and first-run cases; medians are reported (default 3)")
     ap.add_argument("--out")
     a = ap.parse_args()
-    want = set(a.only or ["filter", "exec", "first-run", "start-up"])
+    want = set(a.only or ["filter", "exec", "first-run", "start-up", "compiler"])
     if a.out is None and not a.only:
         a.out = os.path.join(ROOT, "bench", "results.md")
     fb = host_bin(a.host)
@@ -257,6 +259,30 @@ def main():
         samples = sorted(run([fb, *extra, "-i", "tail", "-p", f"path={empty}", "-p", "read_from_head=true", "-p", "exit_on_eof=true", "-o", "null", "-m", "*"])[:3] for _ in range(5))
         cpu, rss, wall = samples[2]
         lines.append(f"| {case} | {cpu:.3f} | {wall:.2f} | {rss / 1024:.0f} |")
+
+    # Compiler choice: the same filter pipeline with each compiler, and with no records (what
+    # is left is start-up, i.e. mostly the compile). The guest is the Rust SDK example (JSON,
+    # a substring search and a formatted copy per record).
+    if "compiler" in want:
+        lines += ["", f"Compiler: our filter (JSON, Rust SDK example `rust_add_field`) with each wasmer compiler; CPU s of the whole",
+                  f"process, median of {a.repeat} rounds taken round robin; `no records` is start-up and exit (mostly the compile).", "",
+                  "| records | cranelift CPU s | singlepass CPU s | singlepass / cranelift |", "|---|---:|---:|---:|"]
+        cases = [("no records", 0, 0), ("1 KiB x 100000", 1024, int(100_000 * scale)), ("16 KiB x 8000", 16384, int(8_000 * scale))]
+        got = {(c, comp): [] for c, _, _ in cases for comp in ["cranelift", "singlepass"]}
+        for _ in range(a.repeat):
+            for case, size, count in cases:
+                path = os.path.join(work, f"compiler-{size}.jsonl")
+                if not os.path.exists(path):
+                    make_input(path, size, count)
+                for comp in ["cranelift", "singlepass"]:
+                    cmd = [fb, "-R", parsers, "-e", plug_f, "-i", "tail", "-p", f"path={path}", "-p", "parser=json", "-p", "read_from_head=true",
+                           "-p", "exit_on_eof=true", "-p", "buffer_chunk_size=1M", "-p", "buffer_max_size=1M", "-t", "t",
+                           *wasm("wasm_wasmer", "rust_add_field_wasi.wasm", "rust_add_field", "json", ["-p", f"compiler={comp}"]),
+                           "-o", "counter", "-m", "*", "-f", "0.2"]
+                    got[(case, comp)].append(run(cmd)[0])
+        for case, _, _ in cases:
+            c, sp = median(got[(case, "cranelift")]), median(got[(case, "singlepass")])
+            lines.append(f"| {case} | {c:.3f} | {sp:.3f} | {sp / c:.2f} |")
 
     table = "\n".join(lines) + "\n"
     print(table)
