@@ -147,6 +147,12 @@ def main():
             "lua": ["-F", "lua", "-m", "*", "-p", f"script={lua}", "-p", "call=drop_half"],
         },
     }
+    def pipeline(path, fargs):
+        """tail (a JSON-lines file, to its end) -> the filter given by `fargs` -> counter."""
+        return [fb, "-R", parsers, "-e", plug_f, "-i", "tail", "-p", f"path={path}", "-p", "parser=json", "-p", "read_from_head=true",
+                "-p", "exit_on_eof=true", "-p", "buffer_chunk_size=1M", "-p", "buffer_max_size=1M", "-t", "t",
+                *fargs, "-o", "counter", "-m", "*", "-f", "0.2"]
+
     def summary(runs):
         """Median CPU and peak RSS, the fewest records any run delivered, and how many crashed."""
         crashed = sum(1 for r in runs if r[4] < 0)
@@ -156,15 +162,12 @@ def main():
     for size, count in (sizes if "filter" in want else []):
         path = os.path.join(work, f"in-{size}.jsonl")
         make_input(path, size, count)
-        base = [fb, "-R", parsers, "-e", plug_f, "-i", "tail", "-p", f"path={path}", "-p", "parser=json", "-p", "read_from_head=true",
-                "-p", "exit_on_eof=true", "-p", "buffer_chunk_size=1M", "-p", "buffer_max_size=1M", "-t", "t"]
-        tail = ["-o", "counter", "-m", "*", "-f", "0.2"]
         cases = [(None, None, [])] + [(logic, variant, fargs) for logic, variants in logics.items() for variant, fargs in variants.items()]
         # Round robin: a slow spell of this shared machine hits every variant alike.
         runs = {(logic, variant): [] for logic, variant, _ in cases}
         for i in range(a.repeat):
             for logic, variant, fargs in cases:
-                runs[(logic, variant)].append(run(base + fargs + tail))
+                runs[(logic, variant)].append(run(pipeline(path, fargs)))
             print(f"  {size} B x {count}: round {i + 1} of {a.repeat} done", file=sys.stderr)
         cpu0, rss0, n0 = summary(runs[(None, None)])
         rows.append(("no filter", "-", size, count, n0, count, cpu0, rss0, None, None))
@@ -277,11 +280,8 @@ def main():
                 if not os.path.exists(path):
                     make_input(path, size, count)
                 for comp in ["cranelift", "singlepass"]:
-                    cmd = [fb, "-R", parsers, "-e", plug_f, "-i", "tail", "-p", f"path={path}", "-p", "parser=json", "-p", "read_from_head=true",
-                           "-p", "exit_on_eof=true", "-p", "buffer_chunk_size=1M", "-p", "buffer_max_size=1M", "-t", "t",
-                           *wasm("wasm_wasmer", "rust_add_field_wasi.wasm", "rust_add_field", "json", ["-p", f"compiler={comp}"]),
-                           "-o", "counter", "-m", "*", "-f", "0.2"]
-                    got[(case, comp)].append(run(cmd)[0])
+                    fargs = wasm("wasm_wasmer", "rust_add_field_wasi.wasm", "rust_add_field", "json", ["-p", f"compiler={comp}"])
+                    got[(case, comp)].append(run(pipeline(path, fargs))[0])
         for case, _, _ in cases:
             c, sp = median(got[(case, "cranelift")]), median(got[(case, "singlepass")])
             lines.append(f"| {case} | {c:.3f} | {sp:.3f} | {sp / c:.2f} |")
@@ -296,17 +296,13 @@ def main():
         # vector loop it is in cost). Make glibc use the loop so large copies count fairly.
         vector_copies = dict(os.environ, GLIBC_TUNABLES="glibc.cpu.x86_rep_movsb_threshold=1000000000:glibc.cpu.x86_rep_stosb_threshold=1000000000")
         def instructions(fargs, path):
-            _, _, _, text, code = run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *base_for(path), *fargs, *tail],
+            _, _, _, text, code = run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *pipeline(path, fargs)],
                                       timeout=1800, env=vector_copies)
             m = re.search(r"Collected : (\d+)", text)
             if code != 0 or not m:
                 sys.exit(f"bench: callgrind run failed ({code})\n{text[-2000:]}")
             return int(m.group(1)), counted(text)
 
-        def base_for(path):
-            return [fb, "-R", parsers, "-e", plug_f, "-i", "tail", "-p", f"path={path}", "-p", "parser=json", "-p", "read_from_head=true",
-                    "-p", "exit_on_eof=true", "-p", "buffer_chunk_size=1M", "-p", "buffer_max_size=1M", "-t", "t"]
-        tail = ["-o", "counter", "-m", "*", "-f", "0.2"]
         isizes = [(100, int(20_000 * scale)), (1024, int(5_000 * scale)), (16384, int(500 * scale))]
         icases = [("no filter", "-", [])] + [(logic, v, fargs) for logic, vs in logics.items() for v, fargs in vs.items() if not v.startswith("builtin")]
         startup = {(logic, v): instructions(fargs, empty)[0] for logic, v, fargs in icases}
