@@ -272,7 +272,7 @@ def main():
         lines += ["", f"Compiler: our filter (JSON, Rust SDK example `rust_add_field`) with each wasmer compiler; CPU s of the whole",
                   f"process, median of {a.repeat} rounds taken round robin; `no records` is start-up and exit (mostly the compile).", "",
                   "| records | cranelift CPU s | singlepass CPU s | singlepass / cranelift |", "|---|---:|---:|---:|"]
-        cases = [("no records", 0, 0), ("1 KiB x 100000", 1024, int(100_000 * scale)), ("16 KiB x 8000", 16384, int(8_000 * scale))]
+        cases = [("no records", 0, 0)] + [(f"{kib} KiB x {n}", kib * 1024, n) for kib, n in [(1, int(100_000 * scale)), (16, int(8_000 * scale))]]
         got = {(c, comp): [] for c, _, _ in cases for comp in ["cranelift", "singlepass"]}
         for _ in range(a.repeat):
             for case, size, count in cases:
