@@ -35,11 +35,11 @@ pub struct RecordJson {
     body_start: usize,
     body_len: usize,
     tail: Vec<u8>,
-    /// `parsed_from` as msgpack, when `parsed_ok`: a guest that adds the same members to
-    /// every record (the usual edit) has them parsed once, not once per record.
-    parsed: Vec<u8>,
+    /// The last middle parsed (an object's text; empty if it did not parse) and its msgpack:
+    /// a guest that adds the same members to every record (the usual edit) has them parsed
+    /// once, not once per record.
     parsed_from: Vec<u8>,
-    parsed_ok: bool,
+    parsed: Vec<u8>,
 }
 
 impl RecordJson {
@@ -76,15 +76,15 @@ impl RecordJson {
     pub fn decode(&mut self, body: &[u8], result: &[u8], out: &mut Vec<u8>) -> Result<(), JsonError> {
         if body.len() == self.body_len && !self.ends.is_empty() && result.first() == Some(&b'{') {
             if let Some(splice) = self.splice(result) {
-                if !splice.parse {
-                    self.parsed.clear();
-                    self.parsed_ok = false;
-                } else if !(self.parsed_ok && self.tail == self.parsed_from) {
-                    self.parsed.clear();
-                    self.parsed_ok = from_json(&self.tail, &mut self.parsed).is_ok();
+                // A middle's text starts with '{', so an emptied `parsed_from` matches none.
+                if splice.parse && self.tail != self.parsed_from {
                     std::mem::swap(&mut self.tail, &mut self.parsed_from);
+                    self.parsed.clear();
+                    if from_json(&self.parsed_from, &mut self.parsed).is_err() {
+                        self.parsed_from.clear();
+                    }
                 }
-                if !splice.parse || self.parsed_ok {
+                if !splice.parse || !self.parsed_from.is_empty() {
                     self.assemble(body, &splice, out);
                     return Ok(());
                 }
@@ -151,14 +151,15 @@ impl RecordJson {
         Some(Splice { lead: a, trail: n, parse: true })
     }
 
-    /// Writes the map: kept leading members, the parsed middle (in `parsed`), kept trailing
-    /// members.
+    /// Writes the map: kept leading members, the parsed middle (in `parsed`, if the splice
+    /// has one), kept trailing members.
     fn assemble(&self, body: &[u8], s: &Splice, out: &mut Vec<u8>) {
-        let mut members = &self.parsed[..]; // empty, or a map written by from_json
-        let added = if members.is_empty() {
-            0
+        let (added, members) = if s.parse {
+            let mut members = &self.parsed[..];
+            let n = rmp::decode::read_map_len(&mut members).expect("from_json writes a map");
+            (n as usize, members)
         } else {
-            rmp::decode::read_map_len(&mut members).expect("from_json writes a map") as usize
+            (0, &[][..])
         };
         let n = self.ends.len();
         // In the body, member i spans member_end(i - 1)..member_end(i).
