@@ -64,9 +64,11 @@ fn command_runs() {
         paced += cpu_time() - c;
     }
     let name = path.as_deref().unwrap_or("hello, one line");
+    let environments = command.wasi_environments();
     println!("\n| WASI command run | wall | CPU |\n|---|---:|---:|");
     println!("| {name}, back to back ({n} runs) | {wall:.1} us | {cpu:.1} us |");
     println!("| {name}, one every 20 ms ({paced_n} runs) | | {:.1} us |", paced * 1e6 / paced_n as f64);
+    println!("\n{environments} WASI environments built for {} runs.", n + paced_n + 1);
 }
 
 /// CPU seconds of this thread.

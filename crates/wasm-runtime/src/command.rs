@@ -41,6 +41,7 @@ pub struct Command {
     entry: &'static str,
     /// The last run's store, WASI environment and imports, for the next run.
     kept: Option<KeptStore>,
+    wasi_environments: u64,
 }
 
 impl Command {
@@ -50,7 +51,7 @@ impl Command {
             return Err(Error::MissingExport("_start (the entry point of a WASI command module; build it as a program, not a library)".into()));
         };
         let wasi = uses_wasi(module).then(|| wasi.prepare()).transpose()?;
-        Ok(Command { module: module.clone(), wasi, limits: limits.clone(), entry, kept: None })
+        Ok(Command { module: module.clone(), wasi, limits: limits.clone(), entry, kept: None, wasi_environments: 0 })
     }
 
     /// One run. `Err` means it could not start (instantiation); a guest that traps or times
@@ -69,10 +70,20 @@ impl Command {
             let f = inst.typed::<(), i32>(entry)?;
             finish(inst.call(|s| f.call(s)))
         }?;
+        if status != ExitStatus::Exited(0) {
+            inst.discard_wasi_state();
+        }
+        self.wasi_environments += u64::from(inst.fresh_wasi);
         let (stdout, stdout_truncated) = inst.take_stdout();
         let (stderr, stderr_truncated) = inst.take_stderr();
         self.kept = Some(inst.into_kept_store());
         Ok(CommandOutcome { status, stdout, stdout_truncated, stderr, stderr_truncated, elapsed: start.elapsed() })
+    }
+
+    /// How many WASI environments the runs so far were given (a run that leaves its
+    /// environment as it found it passes it on to the next).
+    pub fn wasi_environments(&self) -> u64 {
+        self.wasi_environments
     }
 }
 

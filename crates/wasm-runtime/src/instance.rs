@@ -5,9 +5,13 @@ use crate::engine::{LoadedModule, with_memory_cap};
 use crate::error::{Error, Trap, TrapKind};
 use crate::wasi::{Capture, PreparedWasi, WasiOptions};
 use crate::{Counters, Limits, watchdog};
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use wasmer::sys::vm::TrapCode;
-use wasmer::{Imports, Memory, MemoryView, RuntimeError, Store, TypedFunction, WasmTypeList};
+use wasmer::{
+    Extern, Function, FunctionEnv, FunctionEnvMut, Imports, Memory, MemoryView, RuntimeError, Store, TypedFunction,
+    WasmTypeList,
+};
 use wasmer_wasix::{WasiError, WasiFunctionEnv};
 
 /// How the host places bytes (tag, record) in guest memory.
@@ -39,18 +43,70 @@ impl GuestAllocator {
 }
 
 /// What a command keeps between runs so that the next run's instance is cheap: the store,
-/// and the WASI environment and imports made in it (the environment's state is replaced
-/// for every run; making the imports was half of a trivial run). Each instance leaves its
-/// bookkeeping in the store (not its linear memory), so the store is replaced after
-/// `MAX_INSTANCES`.
+/// the output captures, and the WASI environment with the imports made in it (making the
+/// imports was half of a trivial run). Each instance leaves its bookkeeping in the store
+/// (not its linear memory), so the store is replaced after `MAX_INSTANCES`.
 pub(crate) struct KeptStore {
     store: Store,
-    wasi: Option<(WasiFunctionEnv, Imports)>,
+    wasi: Option<KeptWasi>,
+    stdout: Capture,
+    stderr: Capture,
     instances: u32,
 }
 
 impl KeptStore {
     const MAX_INSTANCES: u32 = 64;
+}
+
+/// A WASI environment and the imports bound to it. A run that only calls imports which
+/// leave the environment as they found it (writing to stdout or stderr, reading arguments,
+/// the environment, clocks, random bytes) and returns normally leaves it as fresh as a new
+/// one, so the next run uses it again: building one was over a third of a trivial run's
+/// CPU. Every other import is wrapped to mark it `changed` when called, and so is a run
+/// that traps, times out or exits; the next run then gets a new environment.
+pub(crate) struct KeptWasi {
+    env: WasiFunctionEnv,
+    imports: Imports,
+    changed: Arc<AtomicBool>,
+}
+
+/// The preview1 functions that neither change the WASI environment nor read what others
+/// change (stdout and stderr keep no write offset; their captures are emptied per run).
+const LEAVES_ENVIRONMENT_AS_IS: &[&str] = &[
+    "args_get",
+    "args_sizes_get",
+    "environ_get",
+    "environ_sizes_get",
+    "clock_res_get",
+    "clock_time_get",
+    "random_get",
+    "sched_yield",
+    "fd_write",
+    "fd_fdstat_get",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+];
+
+/// `wasi`'s imports for `module`, with every function outside [`LEAVES_ENVIRONMENT_AS_IS`]
+/// wrapped to set `changed` before it runs.
+fn watched_imports(store: &mut Store, module: &LoadedModule, wasi: &Imports, changed: &Arc<AtomicBool>) -> Imports {
+    let flag = FunctionEnv::new(store, changed.clone());
+    let mut wanted = Imports::new();
+    for i in module.module.imports() {
+        let Some(ext) = wasi.get_export(i.module(), i.name()) else { continue };
+        let ext = match ext {
+            Extern::Function(f) if !LEAVES_ENVIRONMENT_AS_IS.contains(&i.name()) => {
+                let ty = f.ty(store);
+                Extern::Function(Function::new_with_env(store, &flag, ty, move |mut env: FunctionEnvMut<Arc<AtomicBool>>, args| {
+                    env.data().store(true, Ordering::Relaxed);
+                    f.call(&mut env, args).map(Vec::from)
+                }))
+            }
+            ext => ext,
+        };
+        wanted.define(i.module(), i.name(), ext);
+    }
+    wanted
 }
 
 /// Whether `module` imports WASI (any `wasi_*` namespace).
@@ -65,8 +121,9 @@ pub struct Instance {
     store: Store,
     pub instance: wasmer::Instance,
     memory: Option<Memory>,
-    /// The WASI environment and the imports bound to it.
-    wasi: Option<(WasiFunctionEnv, Imports)>,
+    wasi: Option<KeptWasi>,
+    /// Whether `wasi` was built for this instance (not kept from the last run).
+    pub(crate) fresh_wasi: bool,
     /// Instances made in `store`, this one included.
     instances: u32,
     stdout: Capture,
@@ -100,6 +157,14 @@ impl Instance {
         Instance::with_prepared_wasi(module, wasi.as_ref(), limits, extra, None)
     }
 
+    /// Makes the next instance from the kept store get a new WASI environment (this one's
+    /// run did not end normally, so its state is unknown).
+    pub(crate) fn discard_wasi_state(&self) {
+        if let Some(k) = &self.wasi {
+            k.changed.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Ends this instance and keeps its store for the next instance of the same module (see
     /// [`KeptStore`]). Its linear memory goes back to the pool now.
     pub(crate) fn into_kept_store(mut self) -> KeptStore {
@@ -107,9 +172,9 @@ impl Instance {
             // Pooled memories return their reservation; others stay until the store goes.
             let _ = m.reset(&mut self.store);
         }
-        let Instance { watch, store, wasi, instances, .. } = self;
+        let Instance { watch, store, wasi, instances, stdout, stderr, .. } = self;
         drop(watch); // before the store that holds the metering counter
-        KeptStore { store, wasi, instances }
+        KeptStore { store, wasi, stdout, stderr, instances }
     }
 
     /// As [`Instance::new`], with WASI options resolved beforehand (given when the module
@@ -124,45 +189,50 @@ impl Instance {
         crate::signals::ensure_armed();
         let _rt = crate::Runtime::global().tokio().enter();
         let kept = kept.filter(|k| k.instances < KeptStore::MAX_INSTANCES);
-        let (mut store, kept_wasi, instances) = match kept {
-            Some(k) => (k.store, k.wasi, k.instances),
-            None => (Store::new(module.engine.clone()), None, 0),
+        let (mut store, kept_wasi, stdout, stderr, instances) = match kept {
+            Some(k) => (k.store, k.wasi, k.stdout, k.stderr, k.instances),
+            None => (
+                Store::new(module.engine.clone()),
+                None,
+                Capture::new(limits.stdout_max),
+                Capture::new(limits.stderr_max),
+                0,
+            ),
         };
-        let stdout = Capture::new(limits.stdout_max);
-        let stderr = Capture::new(limits.stderr_max);
         let mut imports = extra(&mut store);
         let libc = crate::libc_compat::wanted(&module.module)
             .then(|| crate::libc_compat::define(&mut store, &module.module, &stdout, &mut imports));
         let mut wasi_env = None;
+        let mut fresh_wasi = false;
         if let Some(wasi) = wasi {
-            let builder = crate::wasi::builder(wasi, module, &stdout, &stderr)?;
-            let (env, wasi_imports) = match kept_wasi {
+            fresh_wasi = !matches!(&kept_wasi, Some(k) if !k.changed.load(Ordering::Relaxed));
+            let kept = match kept_wasi {
+                Some(k) if !fresh_wasi => k,
                 // The functions stay bound to the same environment; only its state is new.
-                Some((env, wasi_imports)) => {
-                    *env.data_mut(&mut store) = builder.build().map_err(|e| Error::Wasi(e.to_string()))?;
-                    (env, wasi_imports)
+                Some(k) => {
+                    let builder = crate::wasi::builder(wasi, module, &stdout, &stderr)?;
+                    *k.env.data_mut(&mut store) = builder.build().map_err(|e| Error::Wasi(e.to_string()))?;
+                    k.changed.store(false, Ordering::Relaxed);
+                    k
                 }
                 None => {
+                    let builder = crate::wasi::builder(wasi, module, &stdout, &stderr)?;
                     let env = builder.finalize(&mut store).map_err(|e| Error::Wasi(e.to_string()))?;
                     let all = env
                         .import_object(&mut store, &module.module)
                         .map_err(|e| Error::Wasi(e.to_string()))?;
+                    let changed = Arc::new(AtomicBool::new(false));
                     // Only what the module imports (wasmer-wasix makes its whole preview1 set).
-                    let mut wanted = Imports::new();
-                    for i in module.module.imports() {
-                        if let Some(ext) = all.get_export(i.module(), i.name()) {
-                            wanted.define(i.module(), i.name(), ext);
-                        }
-                    }
-                    (env, wanted)
+                    let imports = watched_imports(&mut store, module, &all, &changed);
+                    KeptWasi { env, imports, changed }
                 }
             };
-            for (ns, name, ext) in wasi_imports.iter() {
+            for (ns, name, ext) in kept.imports.iter() {
                 if !imports.exists(ns, name) {
                     imports.define(ns, name, ext.clone());
                 }
             }
-            wasi_env = Some((env, wasi_imports));
+            wasi_env = Some(kept);
         }
         let instance = with_memory_cap(limits.memory_max, || {
             wasmer::Instance::new(&mut store, &module.module, &imports)
@@ -177,7 +247,7 @@ impl Instance {
                 Error::Instantiate(msg)
             }
         })?;
-        if let Some((env, _)) = wasi_env.as_mut() {
+        if let Some(KeptWasi { env, .. }) = wasi_env.as_mut() {
             env.initialize(&mut store, instance.clone())
                 .map_err(|e| Error::Wasi(e.to_string()))?;
         }
@@ -193,6 +263,7 @@ impl Instance {
             instance,
             memory,
             wasi: wasi_env,
+            fresh_wasi,
             instances: instances + 1,
             stdout,
             stderr,

@@ -207,6 +207,30 @@ fn every_command_run_starts_from_scratch() {
         assert_eq!(out.status, ExitStatus::Exited(0), "run {run}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "g1 m1 s2\n", "run {run}");
     }
+    // It only writes to stdout, so its WASI environment is passed on: one per store.
+    assert_eq!(command.wasi_environments(), 3, "150 runs, a store per 64");
+}
+
+#[test]
+fn a_run_that_changes_its_wasi_environment_leaves_a_new_one_to_the_next() {
+    // Closing stdout, exiting, trapping: each run's successor must not inherit the change.
+    for (name, stdout, status) in [
+        ("close_stdout.wat", &b"out\n"[..], ExitStatus::Exited(0)),
+        ("hello.wat", b"one\ntwo\n", ExitStatus::Exited(0)),
+        ("print_then_trap.wat", b"before\n", ExitStatus::Trapped(Trap { kind: TrapKind::Unreachable, message: String::new() })),
+    ] {
+        let m = load(name, false);
+        let mut command = Command::new(&m, &WasiOptions::default(), &Limits::default()).unwrap();
+        for run in 0..4 {
+            let out = command.run().unwrap();
+            assert_eq!(out.stdout, stdout, "{name}, run {run}");
+            match (&out.status, &status) {
+                (ExitStatus::Trapped(a), ExitStatus::Trapped(b)) => assert_eq!(a.kind, b.kind, "{name}"),
+                (a, b) => assert_eq!(a, b, "{name}"),
+            }
+        }
+        assert_eq!(command.wasi_environments(), 4, "{name}");
+    }
 }
 
 #[test]
