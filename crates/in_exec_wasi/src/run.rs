@@ -170,7 +170,6 @@ impl Runner {
                     // or the engine is behind) the tick is skipped, as a paused collector's.
                     if outstanding2.load(Ordering::Acquire) == 0 {
                         runs2.fetch_add(1, Ordering::Relaxed);
-                        wasm_runtime::signals::ensure_armed();
                         let outcome = command.run().map_err(|e| e.to_string());
                         outstanding2.fetch_add(1, Ordering::AcqRel);
                         if res_tx.send(Finished { outcome }).is_err() {
@@ -212,8 +211,9 @@ impl Runner {
     /// Runs that ended since the last call.
     pub fn finished(&self) -> Vec<Finished> {
         let mut buf = [0u8; 64];
-        // SAFETY: draining our own non-blocking pipe.
-        while unsafe { libc::read(self.ready.as_raw_fd(), buf.as_mut_ptr() as *mut _, buf.len()) } > 0 {}
+        // SAFETY: draining our own non-blocking pipe; a short read means it is empty (one
+        // byte per run), so there is no second read just to see EAGAIN.
+        while unsafe { libc::read(self.ready.as_raw_fd(), buf.as_mut_ptr() as *mut _, buf.len()) } == buf.len() as isize {}
         let done: Vec<Finished> = self.results.try_iter().collect();
         self.outstanding.fetch_sub(done.len(), Ordering::AcqRel);
         done

@@ -57,6 +57,9 @@ pub struct LoadedModule {
     /// shared by every instance and run: building one costs more than a whole trivial run
     /// (it sizes thread pools from the cgroup files).
     pub(crate) wasix: Arc<OnceLock<Arc<dyn wasmer_wasix::Runtime + Send + Sync>>>,
+    /// Whether an instance can be put back into its just-instantiated state to run again
+    /// (see [`crate::command::rerunnable`]).
+    pub(crate) rerunnable: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,6 +254,7 @@ impl Runtime {
             hash,
             source,
             wasix: Default::default(),
+            rerunnable: crate::command::rerunnable(bytes),
         };
         self.modules.lock().unwrap().insert(key, loaded.clone());
         Ok(loaded)

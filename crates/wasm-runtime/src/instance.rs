@@ -5,6 +5,7 @@ use crate::engine::{LoadedModule, with_memory_cap};
 use crate::error::{Error, Trap, TrapKind};
 use crate::wasi::{Capture, PreparedWasi, WasiOptions};
 use crate::{Counters, Limits, watchdog};
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wasmer::sys::vm::TrapCode;
@@ -70,6 +71,20 @@ pub(crate) struct KeptWasi {
     changed: Arc<AtomicBool>,
 }
 
+/// A global's storage (wasmer's `RawValue`).
+type RawGlobal = [u8; 16];
+
+/// What instantiation left in an instance's globals and memory.
+struct Snapshot {
+    globals: Vec<(NonNull<RawGlobal>, RawGlobal)>,
+    /// (offset, bytes) of the memory's 4 KiB pages that were not all zeros.
+    pages: Vec<(usize, Box<[u8]>)>,
+}
+
+// SAFETY: the pointers target globals in the instance's store, which moves between threads
+// with the instance; they are only used through `&mut Instance`.
+unsafe impl Send for Snapshot {}
+
 /// The preview1 functions that neither change the WASI environment nor read what others
 /// change (stdout and stderr keep no write offset; their captures are emptied per run).
 const LEAVES_ENVIRONMENT_AS_IS: &[&str] = &[
@@ -122,8 +137,10 @@ pub struct Instance {
     pub instance: wasmer::Instance,
     memory: Option<Memory>,
     wasi: Option<KeptWasi>,
-    /// Whether `wasi` was built for this instance (not kept from the last run).
+    /// Whether `wasi` was built for this instance's run (not kept from the last run).
     pub(crate) fresh_wasi: bool,
+    /// What instantiation left, when the instance can [`Instance::rewind`] to it.
+    snapshot: Option<Snapshot>,
     /// Instances made in `store`, this one included.
     instances: u32,
     stdout: Capture,
@@ -154,7 +171,7 @@ impl Instance {
             true => Some(wasi.unwrap_or(&default).prepare()?),
             false => None,
         };
-        Instance::with_prepared_wasi(module, wasi.as_ref(), limits, extra, None)
+        Instance::with_prepared_wasi(module, wasi.as_ref(), limits, extra, None, false)
     }
 
     /// Makes the next instance from the kept store get a new WASI environment (this one's
@@ -179,12 +196,15 @@ impl Instance {
 
     /// As [`Instance::new`], with WASI options resolved beforehand (given when the module
     /// imports WASI) and, for a command's next run, what its last instance left behind.
+    /// With `snapshot`, an instance of a module that allows it keeps what instantiation left
+    /// in its memory and globals, to [`Instance::rewind`] to.
     pub(crate) fn with_prepared_wasi(
         module: &LoadedModule,
         wasi: Option<&PreparedWasi>,
         limits: &Limits,
         extra: impl FnOnce(&mut Store) -> Imports,
         kept: Option<KeptStore>,
+        snapshot: bool,
     ) -> Result<Instance, Error> {
         crate::signals::ensure_armed();
         let _rt = crate::Runtime::global().tokio().enter();
@@ -234,10 +254,14 @@ impl Instance {
             }
             wasi_env = Some(kept);
         }
-        let instance = with_memory_cap(limits.memory_max, || {
-            wasmer::Instance::new(&mut store, &module.module, &imports)
-        })
-        .map_err(|e| {
+        let snapshot = snapshot && module.rerunnable && libc.is_none();
+        let globals_before = wasmer::AsStoreMut::objects_mut(&mut store).as_sys().iter_globals().count();
+        let mut instantiate = || with_memory_cap(limits.memory_max, || wasmer::Instance::new(&mut store, &module.module, &imports));
+        let (instance, rewindable_memories) = match snapshot {
+            true => crate::memory_pool::rewindable(instantiate),
+            false => (instantiate(), 0),
+        };
+        let instance = instance.map_err(|e| {
             let msg = e.to_string();
             if msg.contains("memory limit") {
                 Error::MemoryLimit {
@@ -273,14 +297,77 @@ impl Instance {
             live: Vec::new(),
             reused: [None; 2],
             counters: Counters::default(),
+            snapshot: None,
         };
         if module.metered {
             this.watch = Some(watchdog::register(this.find_metering_counter()?));
+        }
+        if rewindable_memories == 1 {
+            this.snapshot = this.take_snapshot(globals_before);
         }
         if let Ok(init) = this.typed::<(), ()>("_initialize") {
             this.call(|s| init.call(s))?;
         }
         Ok(this)
+    }
+
+    /// Keeps the values of the globals instantiation made (those past `globals_before` in the
+    /// store) and the memory's non-zero pages.
+    fn take_snapshot(&mut self, globals_before: usize) -> Option<Snapshot> {
+        let memory = self.memory.as_ref()?;
+        let view = memory.view(&self.store);
+        // SAFETY: the memory is mapped for `data_size` bytes and no guest code runs.
+        let pages = unsafe { crate::memory_pool::nonzero_pages(view.data_ptr(), view.data_size() as usize) };
+        let objects = wasmer::AsStoreMut::objects_mut(&mut self.store);
+        let globals = objects
+            .as_sys()
+            .iter_globals()
+            .skip(globals_before)
+            .map(|g| {
+                let p = g.vmglobal().as_ptr() as *mut RawGlobal;
+                // SAFETY: a global's storage is a 16-byte RawValue, alive as long as the store.
+                (NonNull::new(p).expect("global storage"), unsafe { p.read() })
+            })
+            .collect();
+        Some(Snapshot { globals, pages })
+    }
+
+    /// Whether [`Instance::rewind`] can make this instance as good as a new one.
+    pub(crate) fn can_rewind(&self) -> bool {
+        self.snapshot.is_some()
+    }
+
+    /// Puts memory and globals back as instantiation left them (the memory zeroed and at its
+    /// initial size, then its initial pages copied in) and gives WASI a new environment if
+    /// the last run changed its own (see [`KeptWasi`]).
+    pub(crate) fn rewind(&mut self, wasi: Option<&PreparedWasi>, module: &LoadedModule) -> Result<(), Error> {
+        let (Some(snap), Some(memory)) = (&self.snapshot, &self.memory) else {
+            return Err(Error::Instantiate("this instance has no snapshot to rewind to".into()));
+        };
+        memory.reset(&mut self.store).map_err(|e| Error::Instantiate(format!("cannot rewind linear memory: {e}")))?;
+        let view = memory.view(&self.store);
+        let (base, len) = (view.data_ptr(), view.data_size() as usize);
+        for (at, page) in &snap.pages {
+            assert!(at + page.len() <= len, "a snapshot page lies inside the initial memory");
+            // SAFETY: in bounds (checked); no guest code runs; the page is our own copy.
+            unsafe { std::ptr::copy_nonoverlapping(page.as_ptr(), base.add(*at), page.len()) };
+        }
+        for (p, value) in &snap.globals {
+            // SAFETY: the global's storage, alive as long as the store, which we own.
+            unsafe { p.as_ptr().write(*value) };
+        }
+        self.fresh_wasi = false;
+        if let (Some(k), Some(prepared)) = (&mut self.wasi, wasi)
+            && k.changed.load(Ordering::Relaxed)
+        {
+            let _rt = crate::Runtime::global().tokio().enter();
+            let builder = crate::wasi::builder(prepared, module, &self.stdout, &self.stderr)?;
+            *k.env.data_mut(&mut self.store) = builder.build().map_err(|e| Error::Wasi(e.to_string()))?;
+            k.env.initialize(&mut self.store, self.instance.clone()).map_err(|e| Error::Wasi(e.to_string()))?;
+            k.changed.store(false, Ordering::Relaxed);
+            self.fresh_wasi = true;
+        }
+        Ok(())
     }
 
     /// Locates the storage of the metering counter: set it to a sentinel through the

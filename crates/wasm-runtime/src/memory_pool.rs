@@ -8,6 +8,7 @@
 //! and kept for the next instance instead. Accesses past the current size still fault: the
 //! pages beyond it are `PROT_NONE`, exactly as in wasmer's own memories.
 
+use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::Mutex;
 use wasmer::sys::vm::{LinearMemory, MemoryError, MemoryStyle, VMMemoryDefinition};
@@ -35,6 +36,21 @@ const RESERVED: usize =
     (MemoryStyle::static_bound().0 as usize) * PAGE + MemoryStyle::static_offset_guard_size() as usize;
 
 static FREE: Mutex<Vec<Region>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// Set while [`rewindable`] runs: how many pooled memories were made that rewind on reset.
+    static REWINDABLE_MADE: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+/// Runs `f` (an instantiation); pooled memories it makes rewind on `reset` (zeroed, back at
+/// their initial size, keeping their reservation) instead of giving the reservation back.
+/// Also returns how many such memories it made.
+pub(crate) fn rewindable<R>(f: impl FnOnce() -> R) -> (R, u32) {
+    let prev = REWINDABLE_MADE.with(|c| c.replace(Some(0)));
+    let r = f();
+    let made = REWINDABLE_MADE.with(|c| c.replace(prev)).unwrap_or(0);
+    (r, made)
+}
 
 fn os_error(what: &str) -> MemoryError {
     MemoryError::Region(format!("{what}: {}", std::io::Error::last_os_error()))
@@ -84,17 +100,23 @@ impl Region {
         Ok(())
     }
 
-    /// Zeroes what the instance could touch and returns the reservation to the pool.
-    fn give_back(self) {
+    /// Zeroes `[0, accessible)`; false if that failed.
+    fn zero(&mut self) -> bool {
         let p = self.base.as_ptr();
-        let zeroed = if self.accessible <= ZERO_IN_PLACE_MAX {
-            // SAFETY: [0, accessible) is mapped read-write and no instance uses it any more.
+        if self.accessible <= ZERO_IN_PLACE_MAX {
+            // SAFETY: [0, accessible) is mapped read-write and no guest code runs now.
             unsafe { zero_resident_pages(p, self.accessible) };
             true
         } else {
             // SAFETY: as above; private anonymous pages read back as zero after this.
             unsafe { libc::madvise(p as *mut _, self.accessible, libc::MADV_DONTNEED) == 0 }
-        };
+        }
+    }
+
+    /// Zeroes what the instance could touch and returns the reservation to the pool.
+    fn give_back(mut self) {
+        let p = self.base.as_ptr();
+        let zeroed = self.zero();
         let mut free = FREE.lock().unwrap();
         if zeroed && free.len() < POOL_MAX {
             free.push(self);
@@ -104,6 +126,27 @@ impl Region {
             unsafe { libc::munmap(p as *mut _, RESERVED) };
         }
     }
+}
+
+/// The 4 KiB pages of `[p, p + len)` that hold anything but zeros, as (offset, bytes); only
+/// resident pages are read (reading the others would map them).
+///
+/// # Safety
+/// The range must be mapped readable and not written by anyone during the call.
+pub(crate) unsafe fn nonzero_pages(p: *const u8, len: usize) -> Vec<(usize, Box<[u8]>)> {
+    const OS_PAGE: usize = 4096;
+    let pages = len / OS_PAGE;
+    let mut resident = vec![0u8; pages];
+    // SAFETY: `resident` has a byte for each page of the (page-aligned) range.
+    let known = unsafe { libc::mincore(p as *mut _, len, resident.as_mut_ptr()) } == 0;
+    (0..pages)
+        .filter(|&i| !known || resident[i] & 1 == 1)
+        .filter_map(|i| {
+            // SAFETY: a page of the caller's range.
+            let page = unsafe { std::slice::from_raw_parts(p.add(i * OS_PAGE), OS_PAGE) };
+            page.iter().any(|&b| b != 0).then(|| (i * OS_PAGE, Box::from(page)))
+        })
+        .collect()
 }
 
 /// Zeroes `[p, p + len)` touching only what the instance touched: resident pages are
@@ -146,8 +189,11 @@ impl std::fmt::Debug for Region {
 /// A static-style, unshared wasm32 memory in a pooled reservation.
 #[derive(Debug)]
 pub(crate) struct PooledMemory {
-    /// `None` once given back (dropped or reset).
+    /// `None` once given back (dropped, or reset when not `rewinds`).
     region: Option<Region>,
+    /// `reset` zeroes the memory and puts it back at its initial size (the instance runs
+    /// again from a snapshot) instead of giving the reservation back.
+    rewinds: bool,
     ty: MemoryType,
     /// The definition compiled code reads (base, current length); it lives in the instance.
     definition: NonNull<VMMemoryDefinition>,
@@ -178,7 +224,8 @@ impl PooledMemory {
             });
         }
         let region = Region::take(ty.minimum.0 as usize * PAGE)?;
-        let m = PooledMemory { region: Some(region), ty: *ty, definition };
+        let rewinds = REWINDABLE_MADE.with(|c| c.get().inspect(|n| c.set(Some(n + 1)))).is_some();
+        let m = PooledMemory { region: Some(region), rewinds, ty: *ty, definition };
         m.publish();
         Ok(m)
     }
@@ -233,6 +280,16 @@ impl LinearMemory for PooledMemory {
     /// Gives the reservation back early (the instance is finished but its store lives on);
     /// the memory is empty from here on.
     fn reset(&mut self) -> Result<(), MemoryError> {
+        if self.rewinds
+            && let Some(r) = self.region.as_mut()
+        {
+            if !r.zero() {
+                return Err(os_error("cannot zero linear memory"));
+            }
+            r.set_accessible(self.ty.minimum.0 as usize * PAGE)?;
+            self.publish();
+            return Ok(());
+        }
         if let Some(r) = self.region.take() {
             r.give_back();
         }

@@ -198,17 +198,21 @@ fn command_output_args_and_exit_status() {
 
 #[test]
 fn every_command_run_starts_from_scratch() {
-    // Runs share a store (and their WASI imports) for speed; none may see another's state,
-    // including across the store's replacement every few dozen runs.
-    let m = load("counter_command.wat", false);
-    let mut command = Command::new(&m, &WasiOptions::default(), &Limits::default()).unwrap();
-    for run in 0..150 {
-        let out = command.run().unwrap();
-        assert_eq!(out.status, ExitStatus::Exited(0), "run {run}");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "g1 m1 s2\n", "run {run}");
+    // A module whose state is all in memory and globals is rewound to a snapshot after its
+    // instantiation; one with a start function gets a new instance per run, sharing a store
+    // (replaced every 64 runs) and its WASI imports. Either way no run may see another's
+    // global, memory contents or memory size.
+    for (name, environments) in [("counter_command.wat", 1), ("counter_command_start.wat", 3)] {
+        let m = load(name, false);
+        let mut command = Command::new(&m, &WasiOptions::default(), &Limits::default()).unwrap();
+        for run in 0..150 {
+            let out = command.run().unwrap();
+            assert_eq!(out.status, ExitStatus::Exited(0), "{name}, run {run}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "g1 m1 s2\n", "{name}, run {run}");
+        }
+        // It only writes to stdout, so its WASI environment is passed on (one per store).
+        assert_eq!(command.wasi_environments(), environments, "{name}: 150 runs");
     }
-    // It only writes to stdout, so its WASI environment is passed on: one per store.
-    assert_eq!(command.wasi_environments(), 3, "150 runs, a store per 64");
 }
 
 #[test]
