@@ -69,6 +69,7 @@ pub(crate) struct KeptWasi {
     env: WasiFunctionEnv,
     imports: Imports,
     changed: Arc<AtomicBool>,
+    stdio: FunctionEnv<StdioEnv>,
 }
 
 /// A global's storage (wasmer's `RawValue`).
@@ -103,13 +104,18 @@ const LEAVES_ENVIRONMENT_AS_IS: &[&str] = &[
 ];
 
 /// `wasi`'s imports for `module`, with every function outside [`LEAVES_ENVIRONMENT_AS_IS`]
-/// wrapped to set `changed` before it runs.
-fn watched_imports(store: &mut Store, module: &LoadedModule, wasi: &Imports, changed: &Arc<AtomicBool>) -> Imports {
-    let flag = FunctionEnv::new(store, changed.clone());
+/// wrapped to set `changed` before it runs, and `fd_write` served by [`fd_write_stdio`].
+fn watched_imports(store: &mut Store, module: &LoadedModule, wasi: &Imports, stdio: &FunctionEnv<StdioEnv>) -> Imports {
+    let changed = stdio.as_ref(store).changed.clone();
+    let flag = FunctionEnv::new(store, changed);
     let mut wanted = Imports::new();
     for i in module.module.imports() {
         let Some(ext) = wasi.get_export(i.module(), i.name()) else { continue };
         let ext = match ext {
+            Extern::Function(f) if i.name() == "fd_write" && f.ty(store) == fd_write_type() => {
+                stdio.as_mut(store).wasix_fd_write = Some(f);
+                Extern::Function(Function::new_typed_with_env(store, stdio, fd_write_stdio))
+            }
             Extern::Function(f) if !LEAVES_ENVIRONMENT_AS_IS.contains(&i.name()) => {
                 let ty = f.ty(store);
                 Extern::Function(Function::new_with_env(store, &flag, ty, move |mut env: FunctionEnvMut<Arc<AtomicBool>>, args| {
@@ -122,6 +128,62 @@ fn watched_imports(store: &mut Store, module: &LoadedModule, wasi: &Imports, cha
         wanted.define(i.module(), i.name(), ext);
     }
     wanted
+}
+
+/// What [`fd_write_stdio`] needs: while nothing changed the WASI environment, descriptors 1
+/// and 2 are these captures.
+pub(crate) struct StdioEnv {
+    changed: Arc<AtomicBool>,
+    stdout: Capture,
+    stderr: Capture,
+    /// The instance's memory, set once instantiated.
+    memory: Option<Memory>,
+    /// wasmer-wasix's own `fd_write`, for every other case.
+    wasix_fd_write: Option<Function>,
+}
+
+fn fd_write_type() -> wasmer::FunctionType {
+    wasmer::FunctionType::new([wasmer::Type::I32; 4], [wasmer::Type::I32])
+}
+
+/// preview1 `fd_write`: writes to stdout and stderr go straight into their captures
+/// (wasmer-wasix's way through its descriptor table, async file and tracing was most of a
+/// trivial run's guest time); any other descriptor, or any write after the guest changed
+/// its WASI environment (closed or renumbered a descriptor), goes to wasmer-wasix's.
+fn fd_write_stdio(mut env: FunctionEnvMut<StdioEnv>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32) -> Result<i32, RuntimeError> {
+    const ERRNO_FAULT: i32 = 21;
+    let (data, store) = env.data_and_store_mut();
+    let capture = match fd {
+        1 => &data.stdout,
+        2 => &data.stderr,
+        _ => return wasix_fd_write(env, fd, iovs, iovs_len, nwritten),
+    };
+    let (Some(memory), false) = (data.memory.as_ref(), data.changed.load(Ordering::Relaxed)) else {
+        return wasix_fd_write(env, fd, iovs, iovs_len, nwritten);
+    };
+    let view = memory.view(&store);
+    // SAFETY: the guest waits in this call and cannot start threads (preview1), so memory
+    // neither changes nor grows while the slice lives.
+    let mem = unsafe { std::slice::from_raw_parts_mut(view.data_ptr(), view.data_size() as usize) };
+    let word = |mem: &[u8], at: usize| mem.get(at..at.checked_add(4)?).map(|b| u32::from_le_bytes(b.try_into().unwrap()));
+    let mut total = 0u32;
+    for i in 0..iovs_len as u32 as usize {
+        let at = iovs as u32 as usize + 8 * i;
+        let (Some(ptr), Some(len)) = (word(mem, at), word(mem, at + 4)) else { return Ok(ERRNO_FAULT) };
+        let Some(bytes) = mem.get(ptr as usize..ptr as usize + len as usize) else { return Ok(ERRNO_FAULT) };
+        capture.write(bytes);
+        total = total.wrapping_add(len);
+    }
+    let at = nwritten as u32 as usize;
+    let Some(out) = mem.get_mut(at..at + 4) else { return Ok(ERRNO_FAULT) };
+    out.copy_from_slice(&total.to_le_bytes());
+    Ok(0)
+}
+
+fn wasix_fd_write(mut env: FunctionEnvMut<StdioEnv>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32) -> Result<i32, RuntimeError> {
+    let f = env.data().wasix_fd_write.clone().expect("set with the import");
+    let r = f.call(&mut env, &[fd.into(), iovs.into(), iovs_len.into(), nwritten.into()])?;
+    Ok(r.first().and_then(|v| v.i32()).unwrap_or(0))
 }
 
 /// Whether `module` imports WASI (any `wasi_*` namespace).
@@ -242,9 +304,13 @@ impl Instance {
                         .import_object(&mut store, &module.module)
                         .map_err(|e| Error::Wasi(e.to_string()))?;
                     let changed = Arc::new(AtomicBool::new(false));
+                    let stdio = FunctionEnv::new(
+                        &mut store,
+                        StdioEnv { changed: changed.clone(), stdout: stdout.clone(), stderr: stderr.clone(), memory: None, wasix_fd_write: None },
+                    );
                     // Only what the module imports (wasmer-wasix makes its whole preview1 set).
-                    let imports = watched_imports(&mut store, module, &all, &changed);
-                    KeptWasi { env, imports, changed }
+                    let imports = watched_imports(&mut store, module, &all, &stdio);
+                    KeptWasi { env, imports, changed, stdio }
                 }
             };
             for (ns, name, ext) in kept.imports.iter() {
@@ -281,6 +347,9 @@ impl Instance {
         });
         if let Some(env) = &libc {
             crate::libc_compat::attach(&mut store, env, memory.clone());
+        }
+        if let Some(k) = &wasi_env {
+            k.stdio.as_mut(&mut store).memory = memory.clone();
         }
         let mut this = Instance {
             store,

@@ -219,7 +219,7 @@ fn every_command_run_starts_from_scratch() {
 fn a_run_that_changes_its_wasi_environment_leaves_a_new_one_to_the_next() {
     // Closing stdout, exiting, trapping: each run's successor must not inherit the change.
     for (name, stdout, status) in [
-        ("close_stdout.wat", &b"out\n"[..], ExitStatus::Exited(0)),
+        ("close_stdout.wat", &b"out\nok\nfault\n"[..], ExitStatus::Exited(0)),
         ("hello.wat", b"one\ntwo\n", ExitStatus::Exited(0)),
         ("print_then_trap.wat", b"before\n", ExitStatus::Trapped(Trap { kind: TrapKind::Unreachable, message: String::new() })),
     ] {
