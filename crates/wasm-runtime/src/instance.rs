@@ -72,6 +72,17 @@ pub(crate) struct KeptWasi {
     stdio: FunctionEnv<StdioEnv>,
 }
 
+impl KeptWasi {
+    /// Gives the environment new state (the functions stay bound to it), writing to the
+    /// captures it was made with.
+    fn renew(&self, store: &mut Store, wasi: &PreparedWasi, module: &LoadedModule, stdout: &Capture, stderr: &Capture) -> Result<(), Error> {
+        let builder = crate::wasi::builder(wasi, module, stdout, stderr)?;
+        *self.env.data_mut(store) = builder.build().map_err(|e| Error::Wasi(e.to_string()))?;
+        self.changed.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// A global's storage (wasmer's `RawValue`).
 type RawGlobal = [u8; 16];
 
@@ -106,8 +117,6 @@ const LEAVES_ENVIRONMENT_AS_IS: &[&str] = &[
 /// `wasi`'s imports for `module`, with every function outside [`LEAVES_ENVIRONMENT_AS_IS`]
 /// wrapped to set `changed` before it runs, and `fd_write` served by [`fd_write_stdio`].
 fn watched_imports(store: &mut Store, module: &LoadedModule, wasi: &Imports, stdio: &FunctionEnv<StdioEnv>) -> Imports {
-    let changed = stdio.as_ref(store).changed.clone();
-    let flag = FunctionEnv::new(store, changed);
     let mut wanted = Imports::new();
     for i in module.module.imports() {
         let Some(ext) = wasi.get_export(i.module(), i.name()) else { continue };
@@ -118,8 +127,8 @@ fn watched_imports(store: &mut Store, module: &LoadedModule, wasi: &Imports, std
             }
             Extern::Function(f) if !LEAVES_ENVIRONMENT_AS_IS.contains(&i.name()) => {
                 let ty = f.ty(store);
-                Extern::Function(Function::new_with_env(store, &flag, ty, move |mut env: FunctionEnvMut<Arc<AtomicBool>>, args| {
-                    env.data().store(true, Ordering::Relaxed);
+                Extern::Function(Function::new_with_env(store, stdio, ty, move |mut env: FunctionEnvMut<StdioEnv>, args| {
+                    env.data().changed.store(true, Ordering::Relaxed);
                     f.call(&mut env, args).map(Vec::from)
                 }))
             }
@@ -130,8 +139,8 @@ fn watched_imports(store: &mut Store, module: &LoadedModule, wasi: &Imports, std
     wanted
 }
 
-/// What [`fd_write_stdio`] needs: while nothing changed the WASI environment, descriptors 1
-/// and 2 are these captures.
+/// What the watched imports share: the flag they set, and for [`fd_write_stdio`] the
+/// captures that descriptors 1 and 2 are while nothing changed the WASI environment.
 pub(crate) struct StdioEnv {
     changed: Arc<AtomicBool>,
     stdout: Capture,
@@ -290,11 +299,8 @@ impl Instance {
             fresh_wasi = !matches!(&kept_wasi, Some(k) if !k.changed.load(Ordering::Relaxed));
             let kept = match kept_wasi {
                 Some(k) if !fresh_wasi => k,
-                // The functions stay bound to the same environment; only its state is new.
                 Some(k) => {
-                    let builder = crate::wasi::builder(wasi, module, &stdout, &stderr)?;
-                    *k.env.data_mut(&mut store) = builder.build().map_err(|e| Error::Wasi(e.to_string()))?;
-                    k.changed.store(false, Ordering::Relaxed);
+                    k.renew(&mut store, wasi, module, &stdout, &stderr)?;
                     k
                 }
                 None => {
@@ -430,10 +436,8 @@ impl Instance {
             && k.changed.load(Ordering::Relaxed)
         {
             let _rt = crate::Runtime::global().tokio().enter();
-            let builder = crate::wasi::builder(prepared, module, &self.stdout, &self.stderr)?;
-            *k.env.data_mut(&mut self.store) = builder.build().map_err(|e| Error::Wasi(e.to_string()))?;
+            k.renew(&mut self.store, prepared, module, &self.stdout, &self.stderr)?;
             k.env.initialize(&mut self.store, self.instance.clone()).map_err(|e| Error::Wasi(e.to_string()))?;
-            k.changed.store(false, Ordering::Relaxed);
             self.fresh_wasi = true;
         }
         Ok(())

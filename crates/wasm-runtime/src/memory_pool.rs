@@ -15,6 +15,8 @@ use wasmer::sys::vm::{LinearMemory, MemoryError, MemoryStyle, VMMemoryDefinition
 use wasmer::{MemoryType, Pages};
 
 const PAGE: usize = wasmer::WASM_PAGE_SIZE;
+/// The kernel's page, the unit of `mincore` and `madvise`.
+const OS_PAGE: usize = 4096;
 /// Free reservations kept for reuse (each is address space, not memory: zeroed pages are
 /// released past `ZERO_IN_PLACE_MAX`).
 const POOL_MAX: usize = 4;
@@ -134,7 +136,6 @@ impl Region {
 /// # Safety
 /// The range must be mapped readable and not written by anyone during the call.
 pub(crate) unsafe fn nonzero_pages(p: *const u8, len: usize) -> Vec<(usize, Box<[u8]>)> {
-    const OS_PAGE: usize = 4096;
     let pages = len / OS_PAGE;
     let mut resident = vec![0u8; pages];
     // SAFETY: `resident` has a byte for each page of the (page-aligned) range.
@@ -157,7 +158,6 @@ pub(crate) unsafe fn nonzero_pages(p: *const u8, len: usize) -> Vec<(usize, Box<
 /// # Safety
 /// The range must be mapped read-write, private and anonymous, and used by nobody else.
 unsafe fn zero_resident_pages(p: *mut u8, len: usize) {
-    const OS_PAGE: usize = 4096;
     let mut resident = [0u8; ZERO_IN_PLACE_MAX / OS_PAGE];
     let pages = len / OS_PAGE;
     // SAFETY: `resident` has a byte for each page of the (page-aligned) range.
@@ -277,8 +277,9 @@ impl LinearMemory for PooledMemory {
         Ok(())
     }
 
-    /// Gives the reservation back early (the instance is finished but its store lives on);
-    /// the memory is empty from here on.
+    /// A rewinding memory is zeroed and put back at its initial size; any other gives the
+    /// reservation back early (the instance is finished but its store lives on) and is
+    /// empty from here on.
     fn reset(&mut self) -> Result<(), MemoryError> {
         if self.rewinds
             && let Some(r) = self.region.as_mut()
