@@ -177,10 +177,17 @@ fn go_plugin_route_with_the_bare_name(host: &Host) -> Result<(), Failed> {
     let p = plugins();
     let libdir = p.libexec_wasi.parent().unwrap().to_str().unwrap().to_owned();
     let wp = format!("wasi_path={}", fixture("exec_hello.wasm").display());
-    let args = ["-e", "libexec_wasi.so", "-i", "exec_wasi_wasmer", "-p", &wp, "-o", "stdout", "-p", "format=json_lines", "-f", "0.2"];
-    let r = run_env(host, &args, Duration::from_secs(3), None, &[("LD_LIBRARY_PATH", &libdir)]);
+    // On this route Fluent Bit takes records only at its once-a-second poll; runs every
+    // 0.2 s must all arrive (they were skipped: 1 run per second), each with its own time.
+    let args = ["-e", "libexec_wasi.so", "-i", "exec_wasi_wasmer", "-p", &wp, "-p", "interval_sec=0", "-p", "interval_nsec=200000000", "-o", "stdout", "-p", "format=json_lines", "-f", "0.2"];
+    let r = run_env(host, &args, Duration::from_secs(4), None, &[("LD_LIBRARY_PATH", &libdir)]);
     r.assert_no_crash()?;
-    check(lines(&r).starts_with(&["first line".to_string(), "second line".into(), "third line".into()]), format!("{:?}", lines(&r)), &r)
+    check(lines(&r).starts_with(&["first line".to_string(), "second line".into(), "third line".into()]), format!("{:?}", lines(&r)), &r)?;
+    let firsts: Vec<f64> = r.json_records().iter().filter(|v| v["wasi_stdout"] == "first line").filter_map(|v| v["date"].as_f64()).collect();
+    // About 3 s of runs at 5 per second, minus start-up and shutdown.
+    check(firsts.len() >= 8, format!("{} runs in ~4 s with a 0.2 s interval", firsts.len()), &r)?;
+    let spaced = firsts.windows(2).all(|w| w[1] - w[0] >= 0.1);
+    check(spaced, format!("the runs' records do not carry their runs' times: {firsts:?}"), &r)
 }
 
 fn main() {

@@ -58,7 +58,11 @@ impl Input for ExecWasi {
         let interval = if sec <= 0 && nsec <= 0 { Duration::from_secs(1) } else { Duration::from_secs(sec.max(0) as u64) + Duration::from_nanos(nsec.max(0) as u64) };
         let oneshot = p.bool("oneshot")?.unwrap_or(false);
         // As the built-in's timer collector: the first run one interval after start-up.
-        let schedule = if oneshot { Schedule { first: Duration::from_millis(100), every: None } } else { Schedule { first: interval, every: Some(interval) } };
+        let every = (!oneshot).then_some(interval);
+        // On the Go-proxy route Fluent Bit takes records only at its once-a-second poll, so
+        // shorter intervals hold their runs for it instead of skipping ticks.
+        let held = if instance.is_proxy_route() { Schedule::held_for_poll(every, Duration::from_secs(1)) } else { 1 };
+        let schedule = Schedule { first: if oneshot { Duration::from_millis(100) } else { interval }, every, held };
         let runner = Runner::start(&config, schedule, instance.logger().clone())?;
         instance.collect_on_readable(runner.ready_fd())?;
         instance.logger().debug(format!("loaded {} ({})", config.wasi_path.display(), runner.module_source()));

@@ -99,6 +99,9 @@ impl Config {
 /// The result of one run.
 pub struct Finished {
     pub outcome: Result<CommandOutcome, String>,
+    /// When the run ended: the time of its records (a parser's time field wins), also when
+    /// Fluent Bit takes them later.
+    pub ended: EventTime,
 }
 
 /// When runs happen: the first after `first`, then every `every` (none: only once).
@@ -106,6 +109,23 @@ pub struct Finished {
 pub struct Schedule {
     pub first: Duration,
     pub every: Option<Duration>,
+    /// Ended runs that may wait for Fluent Bit to take them before ticks are skipped: 1
+    /// where it collects as soon as a run ends; on the Go-proxy route, which polls once a
+    /// second, enough runs for that second (see [`Schedule::held_for_poll`]).
+    pub held: usize,
+}
+
+/// Most output held for Fluent Bit at once; further ticks are skipped.
+const HELD_BYTES_MAX: usize = 64 << 20;
+
+impl Schedule {
+    /// How many runs end between two polls `poll` apart (plus one for jitter), at most 100.
+    pub fn held_for_poll(every: Option<Duration>, poll: Duration) -> usize {
+        match every {
+            Some(every) if !every.is_zero() => (poll.as_nanos().div_ceil(every.as_nanos()) as usize + 1).clamp(1, 100),
+            _ => 1,
+        }
+    }
 }
 
 /// A worker thread that runs the module on its own schedule; results come back through a
@@ -121,8 +141,9 @@ pub struct Runner {
     /// (oneshot) run ends the thread, or the read end reports end-of-file to Fluent Bit's
     /// event loop forever and it spins.
     _notify: Arc<OwnedFd>,
-    /// Results sent and not yet taken by `finished`.
+    /// Results sent and not yet taken by `finished`, and their stdout bytes.
     outstanding: Arc<AtomicUsize>,
+    outstanding_bytes: Arc<AtomicUsize>,
     runs: Arc<AtomicU64>,
     source: &'static str,
 }
@@ -144,9 +165,9 @@ impl Runner {
         let notify_run = notify.clone();
         let (stop_tx, stop_rx) = channel::<()>();
         let (res_tx, res_rx) = channel::<Finished>();
-        let outstanding = Arc::new(AtomicUsize::new(0));
+        let (outstanding, outstanding_bytes) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let runs = Arc::new(AtomicU64::new(0));
-        let (outstanding2, runs2) = (outstanding.clone(), runs.clone());
+        let (outstanding2, outstanding_bytes2, runs2) = (outstanding.clone(), outstanding_bytes.clone(), runs.clone());
         // The command is made on its thread (it keeps a wasmer store, which stays there);
         // whether that worked comes back before start-up goes on.
         let (made_tx, made_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
@@ -166,13 +187,17 @@ impl Runner {
                     if !wait.is_zero() && stop_rx.recv_timeout(wait) != Err(RecvTimeoutError::Timeout) {
                         return;
                     }
-                    // While Fluent Bit has not taken the last result (the input is paused,
-                    // or the engine is behind) the tick is skipped, as a paused collector's.
-                    if outstanding2.load(Ordering::Acquire) == 0 {
+                    // While Fluent Bit has not taken the results it may wait for (the input is
+                    // paused, or the engine is behind) the tick is skipped, as a paused
+                    // collector's.
+                    if outstanding2.load(Ordering::Acquire) < schedule.held && outstanding_bytes2.load(Ordering::Acquire) < HELD_BYTES_MAX {
                         runs2.fetch_add(1, Ordering::Relaxed);
                         let outcome = command.run().map_err(|e| e.to_string());
+                        let ended = EventTime::now();
+                        let bytes = outcome.as_ref().map_or(0, |o| o.stdout.len());
+                        outstanding_bytes2.fetch_add(bytes, Ordering::AcqRel);
                         outstanding2.fetch_add(1, Ordering::AcqRel);
-                        if res_tx.send(Finished { outcome }).is_err() {
+                        if res_tx.send(Finished { outcome, ended }).is_err() {
                             return;
                         }
                         // SAFETY: writing one byte to our own non-blocking pipe.
@@ -192,7 +217,7 @@ impl Runner {
             Ok(Err(e)) => return Err(bad("wasi_path", e)),
             Err(_) => return Err("the run thread ended at start-up".into()),
         }
-        Ok(Runner { _stop: stop_tx, results: res_rx, ready, _notify: notify, outstanding, runs, source })
+        Ok(Runner { _stop: stop_tx, results: res_rx, ready, _notify: notify, outstanding, outstanding_bytes, runs, source })
     }
 
     pub fn ready_fd(&self) -> RawFd {
@@ -215,6 +240,8 @@ impl Runner {
         // byte per run), so there is no second read just to see EAGAIN.
         while unsafe { libc::read(self.ready.as_raw_fd(), buf.as_mut_ptr() as *mut _, buf.len()) } == buf.len() as isize {}
         let done: Vec<Finished> = self.results.try_iter().collect();
+        let bytes = done.iter().map(|d| d.outcome.as_ref().map_or(0, |o| o.stdout.len())).sum();
+        self.outstanding_bytes.fetch_sub(bytes, Ordering::AcqRel);
         self.outstanding.fetch_sub(done.len(), Ordering::AcqRel);
         done
     }
@@ -260,7 +287,7 @@ pub fn records(done: &Finished, config: &Config, parser: Option<&Parser>, log: &
             Some(p) => match p.parse(line) {
                 Some(parsed) => {
                     body.extend_from_slice(&parsed.body);
-                    parsed.time.map(|(s, n)| EventTime::new(s.clamp(0, EventTime::MAX_SEC as i64) as u32, n)).unwrap_or_else(EventTime::now)
+                    parsed.time.map(|(s, n)| EventTime::new(s.clamp(0, EventTime::MAX_SEC as i64) as u32, n)).unwrap_or(done.ended)
                 }
                 None => {
                     parse_errors += 1;
@@ -269,7 +296,7 @@ pub fn records(done: &Finished, config: &Config, parser: Option<&Parser>, log: &
             },
             None => {
                 str_map(&mut body, &[("wasi_stdout", line)]);
-                EventTime::now()
+                done.ended
             }
         };
         if let Err(e) = enc.record(time, EMPTY_MAP, &body) {
@@ -284,4 +311,19 @@ pub fn records(done: &Finished, config: &Config, parser: Option<&Parser>, log: &
 
 fn fmt_duration(d: Duration) -> String {
     if d.subsec_nanos() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_held_for_a_poll_cover_its_period() {
+        let poll = Duration::from_secs(1);
+        assert_eq!(Schedule::held_for_poll(Some(Duration::from_millis(200)), poll), 6);
+        assert_eq!(Schedule::held_for_poll(Some(Duration::from_millis(300)), poll), 5);
+        assert_eq!(Schedule::held_for_poll(Some(Duration::from_secs(5)), poll), 2);
+        assert_eq!(Schedule::held_for_poll(Some(Duration::from_micros(1)), poll), 100);
+        assert_eq!(Schedule::held_for_poll(None, poll), 1);
+    }
 }
