@@ -6,7 +6,8 @@ Measures process CPU seconds (user + sys, from wait4) and peak RSS of whole flue
   * filter: tail (exit_on_eof) -> filter -> counter, for identity / add a field / drop half,
     record sizes ~100 B, 1 KiB, 16 KiB; records out are counted (a variant that loses
     records says so);
-  * exec_wasi: CPU per run for a trivial program and a 10,000-line program;
+  * exec_wasi: CPU per run for a trivial program and a 10,000-line program, over the whole
+    process and in the steady state (per thread, from /proc/PID/task/*/schedstat);
   * start-up: fluent-bit with and without our plugins loaded;
   * compiler: our filter with cranelift (the default) vs singlepass, for a guest that does
     some work (the Rust SDK example), and what each costs at start-up (its compile);
@@ -54,22 +55,62 @@ def run(cmd, cwd=None, env=None):
     return ru.ru_utime + ru.ru_stime, ru.ru_maxrss, wall, text, p.returncode
 
 
+def thread_ns(pid):
+    """CPU ns per thread name of a running process (schedstat: ns precision)."""
+    by_name = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ns = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended
+        by_name[name] = by_name.get(name, 0) + ns
+    return by_name
+
+
+def run_sampled(cmd, dur, warm):
+    """Runs cmd for dur seconds (then SIGTERM) like run(), and also samples its threads' CPU
+    from warm until 1 s before the end: the steady state, without start-up and shutdown.
+    Returns run()'s tuple plus ({thread name: ns in the window}, window start, window end)."""
+    out = tempfile.TemporaryFile()
+    p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    time.sleep(warm)
+    a, ta = thread_ns(p.pid), time.time()
+    time.sleep(dur - warm - 1)
+    b, tb = thread_ns(p.pid), time.time()
+    time.sleep(1)
+    p.terminate()
+    _, status, ru = os.wait4(p.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    text = out.read().decode("utf-8", "replace")
+    if code not in (0, -15):
+        print(f"bench: {' '.join(cmd)} exited {code}\n{text[-2000:]}", file=sys.stderr)
+    window = {k: v - a.get(k, 0) for k, v in b.items()}
+    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss, text, window, ta, tb
+
+
 def median(xs):
     return sorted(xs)[len(xs) // 2]
 
 
-def counted(text):
+def counted(text, since=0.0, until=float("inf")):
+    """Records the counter output printed (those flushed between since and until, epoch s)."""
     n = 0
     for line in text.splitlines():
         if line.startswith('{"ts"'):
             try:
-                n += json.loads(line).get("log_records", 0)
+                c = json.loads(line)
             except ValueError:
-                pass  # the last line, cut by `timeout`
+                continue  # the last line, cut by `timeout`
+            if since < c.get("ts", 0) <= until:
+                n += c.get("log_records", 0)
         else:
-            m = re.match(r"^\d+\.\d+,(\d+) \(total", line)
-            if m:
-                n += int(m.group(1))
+            m = re.match(r"^(\d+\.\d+),(\d+) \(total", line)
+            if m and since < float(m.group(1)) <= until:
+                n += int(m.group(2))
     return n
 
 
@@ -200,35 +241,49 @@ def main():
         ceil = f"{100 * cpu0 / cpu:.0f}%" if cpu0 and cpu > 0 else ""
         lines.append(f"| {logic} | {variant} | {size} B | {count} | {out} | {cpu:.2f} | {rss / 1024:.0f} | {vs} | {above} | {ceil} |")
 
-    # exec_wasi: CPU per run, over many runs (CPU time is counted in 10 ms ticks). Rounds are
+    # exec_wasi: CPU per run, over many runs. Two figures from the same processes: the whole
+    # process (CPU from wait4, minus an idle fluent-bit's, over the runs counted; includes
+    # start-up, the compile, shutdown) and the steady state (every thread's CPU from schedstat
+    # between 3 s after start and 1 s before the end, over the records flushed in that window
+    # divided by the lines per run, minus an idle fluent-bit's in its window). Rounds are
     # taken round robin (idle base included) and each figure is the median of its rounds.
-    dur = "6" if a.quick else "20"
+    dur = 8 if a.quick else 20
     if "exec" in want:
-        lines += ["", f"exec_wasi: runs every 20 ms for {dur} s; CPU per run = (CPU - idle fluent-bit CPU) / runs; "
-                  f"median of {a.repeat} rounds taken round robin.", "",
-                  "| program | plugin | runs | CPU s | CPU ms/run | x built-in | peak RSS MiB |", "|---|---|---:|---:|---:|---:|---:|"]
+        lines += ["", f"exec_wasi: runs every 20 ms for {dur} s; median of {a.repeat} rounds taken round robin. "
+                  "`whole` = (process CPU - idle fluent-bit CPU) / runs, start-up, compile and shutdown included; "
+                  f"`steady` = CPU of all threads per run from 3 s to {dur - 1} s (schedstat; the idle process's subtracted), "
+                  "split into our run thread and Fluent Bit's threads (the built-in runs on Fluent Bit's).", "",
+                  "| program | plugin | runs | whole CPU s | whole ms/run | x built-in | steady ms/run | x built-in | our run thread ms/run | Fluent Bit threads ms/run | peak RSS MiB |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         progs = [("exec_hello.wasm", 3), ("exec_lines.wasm", 10_000)]
-        idle, per_run = [], {(p, plugin): [] for p, _ in progs for plugin in ["exec_wasi", "exec_wasi_wasmer"]}
+        plugins = ["exec_wasi", "exec_wasi_wasmer"]
+        idle, per_run = [], {(p, plugin): [] for p, _ in progs for plugin in plugins}
         for _ in range(a.repeat):
-            idle_cpu, *_ = run(["timeout", "-s", "TERM", dur, fb, "-i", "dummy", "-p", "rate=1", "-o", "null", "-m", "*", "-f", "0.2"])
-            idle.append(idle_cpu)
+            idle_cpu, _, _, iw, ta, tb = run_sampled([fb, "-i", "dummy", "-p", "rate=1", "-o", "null", "-m", "*", "-f", "0.2"], dur, 3)
+            idle_rate = sum(iw.values()) / (tb - ta)  # ns per second of an idle fluent-bit
             for prog, lines_per_run in progs:
-                for plugin in ["exec_wasi", "exec_wasi_wasmer"]:
-                    cmd = ["timeout", "-s", "TERM", dur, fb]
-                    if plugin.endswith("wasmer"):
-                        cmd += ["-e", plug_in]
+                for plugin in plugins:
+                    cmd = [fb] + (["-e", plug_in] if plugin.endswith("wasmer") else [])
                     cmd += ["-i", plugin, "-p", f"wasi_path={os.path.join(fx, prog)}", "-p", "interval_sec=0", "-p", "interval_nsec=20000000",
                             "-o", "counter", "-m", "*", "-f", "0.2"]
-                    cpu, rss, _, text, _ = run(cmd)
+                    cpu, rss, text, w, ta, tb = run_sampled(cmd, dur, 3)
                     runs = counted(text) // lines_per_run
-                    per_run[(prog, plugin)].append((cpu, rss, runs, (cpu - idle_cpu) / runs * 1000 if runs else float("nan")))
+                    wruns = counted(text, ta, tb) / lines_per_run
+                    ours_ns = w.get("flb-wasi-run", 0)
+                    host_ns = sum(w.values()) - ours_ns - idle_rate * (tb - ta)
+                    nan = float("nan")
+                    per_run[(prog, plugin)].append((cpu, rss, runs, (cpu - idle_cpu) / runs * 1000 if runs else nan,
+                                                    (ours_ns + host_ns) / wruns / 1e6 if wruns else nan,
+                                                    ours_ns / wruns / 1e6 if wruns else nan, host_ns / wruns / 1e6 if wruns else nan))
         for prog, _ in progs:
-            b = median([x[3] for x in per_run[(prog, "exec_wasi")]])
-            for plugin in ["exec_wasi", "exec_wasi_wasmer"]:
-                xs = per_run[(prog, plugin)]
-                cpu, rss, runs, per = (median([x[i] for x in xs]) for i in range(4))
-                vs = f"{b / per:.2f}" if plugin.endswith("wasmer") and per > 0 else ""
-                lines.append(f"| {prog} | {plugin} | {runs} | {cpu:.2f} | {per:.2f} | {vs} | {rss / 1024:.0f} |")
+            b = [median([x[i] for x in per_run[(prog, "exec_wasi")]]) for i in (3, 4)]
+            for plugin in plugins:
+                cpu, rss, runs, whole, steady, mine, host = (median([x[i] for x in per_run[(prog, plugin)]]) for i in range(7))
+                ours = plugin.endswith("wasmer")
+                vs_whole = f"{b[0] / whole:.2f}" if ours and whole > 0 else ""
+                vs_steady = f"{b[1] / steady:.2f}" if ours and steady > 0 else ""
+                lines.append(f"| {prog} | {plugin} | {runs} | {cpu:.2f} | {whole:.2f} | {vs_whole} | {steady:.3f} | {vs_steady} | "
+                             f"{mine:.3f} | {host:.3f} | {rss / 1024:.0f} |")
 
     # First-run cost with and without the on-disk compiled-module cache (oneshot runs), and
     # the same process without the run (our plugin loaded, a dummy input): what is above it

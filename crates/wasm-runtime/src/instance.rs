@@ -125,6 +125,10 @@ fn watched_imports(store: &mut Store, module: &LoadedModule, wasi: &Imports, std
                 stdio.as_mut(store).wasix_fd_write = Some(f);
                 Extern::Function(Function::new_typed_with_env(store, stdio, fd_write_stdio))
             }
+            Extern::Function(f) if i.name() == "fd_fdstat_get" && f.ty(store) == fd_fdstat_get_type() => {
+                stdio.as_mut(store).wasix_fd_fdstat_get = Some(f);
+                Extern::Function(Function::new_typed_with_env(store, stdio, fd_fdstat_get_stdio))
+            }
             Extern::Function(f) if !LEAVES_ENVIRONMENT_AS_IS.contains(&i.name()) => {
                 let ty = f.ty(store);
                 Extern::Function(Function::new_with_env(store, stdio, ty, move |mut env: FunctionEnvMut<StdioEnv>, args| {
@@ -149,10 +153,41 @@ pub(crate) struct StdioEnv {
     memory: Option<Memory>,
     /// wasmer-wasix's own `fd_write`, for every other case.
     wasix_fd_write: Option<Function>,
+    /// wasmer-wasix's own `fd_fdstat_get`, whose answer [`fd_fdstat_get_stdio`] adjusts.
+    wasix_fd_fdstat_get: Option<Function>,
 }
 
 fn fd_write_type() -> wasmer::FunctionType {
     wasmer::FunctionType::new([wasmer::Type::I32; 4], [wasmer::Type::I32])
+}
+
+fn fd_fdstat_get_type() -> wasmer::FunctionType {
+    wasmer::FunctionType::new([wasmer::Type::I32; 2], [wasmer::Type::I32])
+}
+
+/// preview1 `fd_fdstat_get`: wasmer-wasix's answer, except that stdout and stderr are
+/// regular files rather than character devices, as under the built-in exec_wasi (which
+/// hands the guest a temporary file): they are captures, not a terminal. A character device
+/// without seek rights is what wasi-libc's `isatty` takes for a terminal, and C's stdio
+/// then flushes stdout at every newline, one `fd_write` per line.
+fn fd_fdstat_get_stdio(mut env: FunctionEnvMut<StdioEnv>, fd: i32, buf: i32) -> Result<i32, RuntimeError> {
+    const FILETYPE_CHARACTER_DEVICE: u8 = 2;
+    const FILETYPE_REGULAR_FILE: u8 = 4;
+    let f = env.data().wasix_fd_fdstat_get.clone().expect("set with the import");
+    let r = f.call(&mut env, &[fd.into(), buf.into()])?;
+    let errno = r.first().and_then(|v| v.i32()).unwrap_or(0);
+    if errno == 0 && (fd == 1 || fd == 2) {
+        let (data, store) = env.data_and_store_mut();
+        if let Some(memory) = data.memory.as_ref() {
+            // The fdstat's first byte is its filetype; wasmer-wasix just wrote it.
+            let view = memory.view(&store);
+            let mut filetype = [0u8];
+            if view.read(buf as u32 as u64, &mut filetype).is_ok() && filetype[0] == FILETYPE_CHARACTER_DEVICE {
+                let _ = view.write_u8(buf as u32 as u64, FILETYPE_REGULAR_FILE);
+            }
+        }
+    }
+    Ok(errno)
 }
 
 /// preview1 `fd_write`: writes to stdout and stderr go straight into their captures
@@ -312,7 +347,7 @@ impl Instance {
                     let changed = Arc::new(AtomicBool::new(false));
                     let stdio = FunctionEnv::new(
                         &mut store,
-                        StdioEnv { changed: changed.clone(), stdout: stdout.clone(), stderr: stderr.clone(), memory: None, wasix_fd_write: None },
+                        StdioEnv { changed: changed.clone(), stdout: stdout.clone(), stderr: stderr.clone(), memory: None, wasix_fd_write: None, wasix_fd_fdstat_get: None },
                     );
                     // Only what the module imports (wasmer-wasix makes its whole preview1 set).
                     let imports = watched_imports(&mut store, module, &all, &stdio);
