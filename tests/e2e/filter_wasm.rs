@@ -381,6 +381,9 @@ fn batch_call_equals_per_record(host: &Host) -> Result<(), Failed> {
     batch.assert_no_crash()?;
     check(per_record.bodies().len() == recs.len() && per_record.bodies().iter().all(|b| b["wasm"] == "yes"), "per-record form did not add", &per_record)?;
     check(batch.bodies() == per_record.bodies(), format!("batch {} records vs per-record {}", batch.bodies().len(), per_record.bodies().len()), &batch)?;
+    // The same on the Rust SDK's batch call and msgpack reader.
+    let rust = pipeline(host, Which::Ours, &recs, &props("rust_batch_add_field.wasm", "add_field_batch_rs", "msgpack"));
+    check(rust.bodies() == per_record.bodies(), format!("Rust SDK batch {} records vs per-record {}", rust.bodies().len(), per_record.bodies().len()), &rust)?;
     let bad = pipeline(host, Which::Ours, &recs, &props("filter_batch.wasm", "bad_batch", "msgpack"));
     bad.assert_no_crash()?;
     check(bad.bodies() == recs && bad.log().contains("bad guest result"), "malformed batch output must keep every record", &bad)

@@ -163,6 +163,12 @@ fn batch_call_keeps_group_structure(host: &Host) -> Result<(), Failed> {
     if records == 0 || edited != records {
         return Err(format!("{edited} of {records} records edited").into());
     }
+    // The Rust SDK's batch example (its msgpack reader; group markers skipped) does the same.
+    let rust = otlp_through_filter(host, Some(("rust_batch_add_field.wasm", "add_field_batch_rs")), false)?;
+    let rust_edited = count(&rust, b"\xa4wasm\xa3yes");
+    if rust_edited != records || count(&rust, &start) != count(&reference, &start) || count(&rust, &end) != count(&reference, &end) {
+        return Err(format!("Rust SDK batch: {rust_edited} of {records} records edited, markers {} / {}", count(&rust, &start), count(&rust, &end)).into());
+    }
     // A guest that drops every group's records: no record is left; where the host still
     // writes the empty groups (v4.2.8 does, v5.1.1 writes nothing), their markers are intact.
     let dropped = otlp_through_filter(host, Some(("filter_batch.wasm", "drop_grouped")), true)?;
