@@ -192,6 +192,29 @@ fn input_emits_records(host: &Host) -> Result<(), Failed> {
     check(!r.json_records().is_empty(), "no records from the input", &r)
 }
 
+/// Each plugin names the layout generation it detected (debug level), and it is the one the
+/// host's version has (docs/abi.md): a wrong pick would misread the host's structs.
+fn detects_the_host_layout(host: &Host) -> Result<(), Failed> {
+    let v: Vec<u32> = host.version.trim_start_matches('v').split('.').filter_map(|n| n.parse().ok()).collect();
+    let expected = match (v.first(), v.get(1), v.get(2)) {
+        (Some(5), Some(m), _) if *m >= 1 => "v5.1 layout",
+        (Some(5), Some(0), Some(p)) if *p >= 3 => "v5.0.3-v5.0.9 layout",
+        _ => "v3.2.3-v5.0.2 layout",
+    };
+    let p = plugins();
+    let wp = format!("wasi_path={}", fixture("exec_hello.wasm").display());
+    let fp = format!("wasm_path={}", fixture("filter_identity.wasm").display());
+    let r = run(
+        host,
+        &["-v", "-e", p.input.to_str().unwrap(), "-e", p.filter.to_str().unwrap(), "-i", "exec_wasi_wasmer", "-p", &wp, "-p", "oneshot=true",
+          "-F", "wasm_wasmer", "-m", "*", "-p", &fp, "-p", "function_name=filter", "-o", "null", "-f", "0.2"],
+        Duration::from_secs(3),
+    );
+    r.assert_no_crash()?;
+    let said: Vec<String> = r.log().lines().filter(|l| l.contains("host plugin ABI: ")).map(|l| l.split("host plugin ABI: ").nth(1).unwrap_or("").to_owned()).collect();
+    check(said.len() == 2 && said.iter().all(|s| s == expected), format!("{}: expected '{expected}' from the input and the filter, got {said:?}", host.version), &r)
+}
+
 /// The same filter + input loaded through each route the host offers.
 fn loads_through_every_route(host: &Host) -> Result<(), Failed> {
     let p = plugins();
@@ -239,6 +262,7 @@ fn main() {
             ("invalid_property_value_names_it", invalid_property_value_names_it),
             ("filter_keeps_groups_and_metadata_byte_for_byte", filter_keeps_groups_and_metadata_byte_for_byte),
             ("input_emits_records", input_emits_records),
+            ("detects_the_host_layout", detects_the_host_layout),
         ("batch_call_keeps_group_structure", batch_call_keeps_group_structure),
             ("loads_through_every_route", loads_through_every_route),
         ],

@@ -92,6 +92,9 @@ pub(crate) unsafe extern "C" fn cb_init<F: Filter>(
         // SAFETY: flb_filter_name returns the instance's NUL-terminated name.
         let name = unsafe { CStr::from_ptr(api.filter_name.unwrap()(ins)) }.to_string_lossy().into_owned();
         let logger = Logger::new("filter", &F::INFO.name.to_string_lossy(), &name, raw.log_level());
+        if let Some(generation) = api.generation {
+            logger.debug(format!("host plugin ABI: {}", generation.describe()));
+        }
         let properties = Properties::new(F::INFO.properties, |key| {
             let multiple = F::INFO.properties.iter().any(|p| p.multiple && p.name.eq_ignore_ascii_case(key));
             if multiple { raw.property_values(key) } else { get_property(ins, key) }

@@ -2,7 +2,7 @@
 //! library has no link-time dependency on the host) and its layout generation.
 //!
 //! There is no version API in Fluent Bit; the generation is told by which symbols the
-//! executable exports (docs/abi.md §9). Each instance then confirms the layout with a
+//! executable exports (docs/abi.md, "Layout generations"). Each instance then confirms the layout with a
 //! self-check before any instance field is trusted (see `registration`).
 
 use flb_sys as sys;
@@ -38,7 +38,7 @@ impl Generation {
 }
 
 /// The versions the plugins were tested on, for the refusal message and the README.
-pub const TESTED_RANGE: &str = "Fluent Bit v3.2.3 to v5.1.x (tested on v4.2.8 and v5.1.1)";
+pub const TESTED_RANGE: &str = "Fluent Bit v3.2.3 to v5.1.x (tested on v4.2.8, v5.0.9 and v5.1.1)";
 
 /// Host functions, resolved at load time. bindgen types them as `Option<fn>`; `probe` leaves
 /// `generation` None unless every one is present, and nothing calls them in that case.
@@ -77,7 +77,7 @@ macro_rules! resolve {
     ($name:literal) => {{
         let p = lookup($name);
         // SAFETY: `Option<extern fn>` has the null-pointer niche; a symbol of this name has
-        // this prototype in every supported generation (docs/abi.md §8.2).
+        // this prototype in every supported generation (docs/abi.md).
         unsafe { std::mem::transmute::<*mut c_void, _>(p) }
     }};
 }

@@ -221,6 +221,7 @@ pub(crate) unsafe extern "C" fn cb_init<I: Input>(
         // SAFETY: flb_input_name returns the instance's NUL-terminated name.
         let name = unsafe { CStr::from_ptr(api.input_name.unwrap()(ins)) }.to_string_lossy().into_owned();
         let logger = Logger::new("input", &I::INFO.name.to_string_lossy(), &name, raw.log_level());
+        logger.debug(format!("host plugin ABI: {}", generation.describe()));
         let properties = Properties::new(I::INFO.properties, |key| {
             let multiple = I::INFO.properties.iter().any(|p| p.multiple && p.name.eq_ignore_ascii_case(key));
             if multiple { raw.property_values(key) } else { get_property(ins, key) }
