@@ -16,7 +16,7 @@ Measures process CPU seconds (user + sys, from wait4) and peak RSS of whole flue
 
 Usage: bench/bench.py [--host /opt/fluent-bit/bin/fluent-bit] [--quick] [--repeat 3] [--only exec ...]
 Needs a release build (scripts/test or cargo build --release --workspace) and the guest
-fixtures (built here with tests/fixtures/build.sh). A full run takes about half an hour on
+fixtures (built here with tests/fixtures/build.sh). A full run takes about 20 minutes on
 2 cores (the instructions section, under valgrind, about 12 minutes of it).
 """
 import argparse
