@@ -45,14 +45,20 @@ def run(cmd, cwd=None, env=None):
     out = tempfile.TemporaryFile()
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
+    cpu, rss, text, code = finish(p, out, cmd, (0, 124))  # 124: stopped by `timeout`, as intended
+    return cpu, rss, time.monotonic() - t0, text, code
+
+
+def finish(p, out, cmd, expected):
+    """Waits for p; returns (cpu_seconds, peak_rss_kib, its output, exit code or -signal),
+    saying so when the code is not one of `expected`."""
     _, status, ru = os.wait4(p.pid, 0)
-    wall = time.monotonic() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
+    code = os.waitstatus_to_exitcode(status)
     out.seek(0)
     text = out.read().decode("utf-8", "replace")
-    if p.returncode not in (0, 124):  # 124: stopped by `timeout`, as intended
-        print(f"bench: {' '.join(cmd)} exited {p.returncode}\n{text[-2000:]}", file=sys.stderr)
-    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss, wall, text, p.returncode
+    if code not in expected:
+        print(f"bench: {' '.join(cmd)} exited {code}\n{text[-2000:]}", file=sys.stderr)
+    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss, text, code
 
 
 def thread_ns(pid):
@@ -82,14 +88,9 @@ def run_sampled(cmd, dur, warm):
     b, tb = thread_ns(p.pid), time.time()
     time.sleep(1)
     p.terminate()
-    _, status, ru = os.wait4(p.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    out.seek(0)
-    text = out.read().decode("utf-8", "replace")
-    if code not in (0, -15):
-        print(f"bench: {' '.join(cmd)} exited {code}\n{text[-2000:]}", file=sys.stderr)
+    cpu, rss, text, _ = finish(p, out, cmd, (0, -15))
     window = {k: v - a.get(k, 0) for k, v in b.items()}
-    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss, text, window, ta, tb
+    return cpu, rss, text, window, ta, tb
 
 
 def median(xs):
@@ -257,7 +258,7 @@ def main():
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         progs = [("exec_hello.wasm", 3), ("exec_lines.wasm", 10_000)]
         plugins = ["exec_wasi", "exec_wasi_wasmer"]
-        idle, per_run = [], {(p, plugin): [] for p, _ in progs for plugin in plugins}
+        per_run = {(p, plugin): [] for p, _ in progs for plugin in plugins}
         for _ in range(a.repeat):
             idle_cpu, _, _, iw, ta, tb = run_sampled([fb, "-i", "dummy", "-p", "rate=1", "-o", "null", "-m", "*", "-f", "0.2"], dur, 3)
             idle_rate = sum(iw.values()) / (tb - ta)  # ns per second of an idle fluent-bit

@@ -174,8 +174,7 @@ fn fd_fdstat_get_stdio(mut env: FunctionEnvMut<StdioEnv>, fd: i32, buf: i32) -> 
     const FILETYPE_CHARACTER_DEVICE: u8 = 2;
     const FILETYPE_REGULAR_FILE: u8 = 4;
     let f = env.data().wasix_fd_fdstat_get.clone().expect("set with the import");
-    let r = f.call(&mut env, &[fd.into(), buf.into()])?;
-    let errno = r.first().and_then(|v| v.i32()).unwrap_or(0);
+    let errno = call_wasix(&mut env, &f, &[fd.into(), buf.into()])?;
     if errno == 0 && (fd == 1 || fd == 2) {
         let (data, store) = env.data_and_store_mut();
         if let Some(memory) = data.memory.as_ref() {
@@ -226,8 +225,12 @@ fn fd_write_stdio(mut env: FunctionEnvMut<StdioEnv>, fd: i32, iovs: i32, iovs_le
 
 fn wasix_fd_write(mut env: FunctionEnvMut<StdioEnv>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32) -> Result<i32, RuntimeError> {
     let f = env.data().wasix_fd_write.clone().expect("set with the import");
-    let r = f.call(&mut env, &[fd.into(), iovs.into(), iovs_len.into(), nwritten.into()])?;
-    Ok(r.first().and_then(|v| v.i32()).unwrap_or(0))
+    call_wasix(&mut env, &f, &[fd.into(), iovs.into(), iovs_len.into(), nwritten.into()])
+}
+
+/// Calls one of wasmer-wasix's preview1 functions, which return an errno.
+fn call_wasix(env: &mut FunctionEnvMut<StdioEnv>, f: &Function, args: &[wasmer::Value]) -> Result<i32, RuntimeError> {
+    Ok(f.call(env, args)?.first().and_then(|v| v.i32()).unwrap_or(0))
 }
 
 /// Whether `module` imports WASI (any `wasi_*` namespace).

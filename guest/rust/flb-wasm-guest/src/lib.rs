@@ -367,16 +367,16 @@ pub mod msgpack {
     }
 
     /// The events in `bytes`, in order; a malformed one ends the iteration with `Err`.
-    pub fn events(bytes: &[u8]) -> Events<'_> {
-        Events { bytes, pos: 0 }
+    pub fn events(bytes: &[u8]) -> EventIter<'_> {
+        EventIter { bytes, pos: 0 }
     }
 
-    pub struct Events<'a> {
+    pub struct EventIter<'a> {
         bytes: &'a [u8],
         pos: usize,
     }
 
-    impl<'a> Iterator for Events<'a> {
+    impl<'a> Iterator for EventIter<'a> {
         type Item = Result<Event<'a>, Malformed>;
         fn next(&mut self) -> Option<Self::Item> {
             if self.pos >= self.bytes.len() {
