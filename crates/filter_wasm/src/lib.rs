@@ -67,7 +67,7 @@ pub fn config_from(p: &Properties) -> flb_plugin::Result<FilterConfig> {
         format,
         on_error,
         limits: Limits { memory_max, call_timeout: timeout, ..Limits::default() },
-        engine: EngineOptions { compiler, metering: timeout.is_some(), cache_dir },
+        engine: EngineOptions { compiler, interruptible: timeout.is_some(), cache_dir },
     })
 }
 

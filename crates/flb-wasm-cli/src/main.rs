@@ -44,7 +44,7 @@ impl Common {
         let compiler = Compiler::parse(&self.compiler).ok_or("--compiler: expected cranelift or singlepass")?;
         let timeout = (self.timeout > 0.0).then(|| Duration::from_secs_f64(self.timeout));
         let limits = Limits { memory_max: self.memory_limit_mib << 20, call_timeout: timeout, ..Limits::default() };
-        Ok((EngineOptions { compiler, metering: timeout.is_some(), cache_dir: None }, limits))
+        Ok((EngineOptions { compiler, interruptible: timeout.is_some(), cache_dir: None }, limits))
     }
 
     fn preopens(&self, read_only: bool) -> Vec<Preopen> {

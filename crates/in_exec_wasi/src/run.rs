@@ -82,7 +82,7 @@ impl Config {
             parser,
             buf_size: buf_size as usize,
             limits: Limits { memory_max, call_timeout: timeout, ..Limits::default() },
-            engine: EngineOptions { compiler, metering: timeout.is_some(), cache_dir },
+            engine: EngineOptions { compiler, interruptible: timeout.is_some(), cache_dir },
             stderr_level,
             exit_policy,
         })

@@ -1,4 +1,4 @@
-//! Micro-benchmark (not a test): per-call overhead with and without the time limit's metering
+//! Micro-benchmark (not a test): per-call overhead with and without the time limit's interrupt checks
 //! and the signal re-arm check, compile time cold vs the disk cache, instantiate time, and
 //! the cost of one WASI command run (the exec input's per-interval work).
 //!
@@ -100,9 +100,9 @@ fn per_call(label: &str, m: &LoadedModule, limits: &Limits, rearm: bool) {
     println!("| {label} | {call_ns:.0} ns | {work_ms:.1} ms |");
 }
 
-fn load(bytes: &[u8], metering: bool) -> LoadedModule {
+fn load(bytes: &[u8], interruptible: bool) -> LoadedModule {
     Runtime::global()
-        .load_bytes(bytes, &EngineOptions { metering, ..Default::default() })
+        .load_bytes(bytes, &EngineOptions { interruptible, ..Default::default() })
         .unwrap()
 }
 
@@ -119,7 +119,7 @@ fn main() {
     let bytes = wasmer::wat2wasm(GUEST.as_bytes()).unwrap().into_owned();
     println!("| per call | empty call | 50M-iteration loop |\n|---|---:|---:|");
     let plain = load(&bytes, false);
-    let metered = load(&bytes, true);
+    let interruptible = load(&bytes, true);
     let no_limit = Limits {
         call_timeout: None,
         ..Limits::default()
@@ -132,14 +132,14 @@ fn main() {
         true,
     );
     per_call(
-        "time limit (metering + watchdog)",
-        &metered,
+        "time limit (interrupt checks + watchdog)",
+        &interruptible,
         &Limits::default(),
         false,
     );
     per_call(
         "time limit + signal re-arm check",
-        &metered,
+        &interruptible,
         &Limits::default(),
         true,
     );
@@ -150,7 +150,7 @@ fn main() {
     for compiler in [Compiler::Cranelift, Compiler::Singlepass] {
         let opts = EngineOptions {
             compiler,
-            metering: true,
+            interruptible: true,
             cache_dir: Some(dir.clone()),
         };
         let (_, cold) = time(|| Runtime::new().load_bytes(&bytes, &opts).unwrap());

@@ -64,7 +64,7 @@ impl DiskCache {
         let key = cache_key(dir)?;
         let mut h = Sha256::new();
         h.update(hash);
-        h.update(format!("{:?}/{}/{}/{}", opts.compiler, opts.metering, env!("CARGO_PKG_VERSION"), std::env::consts::ARCH));
+        h.update(format!("{:?}/{}/{}/{}", opts.compiler, opts.interruptible.then_some(crate::interrupt::INSTRUMENTATION).unwrap_or("none"), env!("CARGO_PKG_VERSION"), std::env::consts::ARCH));
         let name: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
         Ok(DiskCache { file: dir.join(format!("{name}.wasmer")), key })
     }

@@ -38,7 +38,7 @@ impl Compiler {
 pub struct EngineOptions {
     pub compiler: Compiler,
     /// Instrument for the per-call time limit (see `Limits::call_timeout`).
-    pub metering: bool,
+    pub interruptible: bool,
     /// Keep compiled artefacts in this private directory (integrity-checked).
     pub cache_dir: Option<PathBuf>,
 }
@@ -48,7 +48,7 @@ pub struct EngineOptions {
 pub struct LoadedModule {
     pub module: Module,
     pub(crate) engine: Engine,
-    pub metered: bool,
+    pub interruptible: bool,
     /// SHA-256 of the wasm bytes.
     pub hash: [u8; 32],
     /// Where the compiled code came from.
@@ -144,19 +144,14 @@ impl Tunables for CappedTunables {
     }
 }
 
-fn new_engine(compiler: Compiler, metering: bool) -> Engine {
+fn new_engine(compiler: Compiler, interruptible: bool) -> Engine {
     let mut config: Box<dyn CompilerConfig> = match compiler {
         Compiler::Cranelift => Box::new(wasmer::sys::Cranelift::default()),
         Compiler::Singlepass => Box::new(wasmer::sys::Singlepass::default()),
     };
-    if metering {
-        // One point per operator; the budget is effectively infinite: the watchdog zeroes it
-        // at the deadline (a Metering middleware serves exactly one module, hence an engine
-        // per metered module).
-        config.push_middleware(Arc::new(wasmer_middlewares::Metering::new(
-            u64::MAX,
-            |_: &wasmer::wasmparser::Operator| 1,
-        )));
+    if interruptible {
+        // The middleware serves exactly one module, hence an engine per interruptible module.
+        config.push_middleware(Arc::new(crate::interrupt::Interrupt::default()));
     }
     let mut engine: Engine = EngineBuilder::new(config).engine().into();
     engine.set_tunables(CappedTunables(BaseTunables::new()));
@@ -215,14 +210,14 @@ impl Runtime {
     pub fn load_bytes(&self, bytes: &[u8], opts: &EngineOptions) -> Result<LoadedModule, Error> {
         crate::check::refuse_foreign_format(bytes)?;
         let hash: [u8; 32] = Sha256::digest(bytes).into();
-        let key = (hash, opts.compiler, opts.metering);
+        let key = (hash, opts.compiler, opts.interruptible);
         if let Some(m) = self.modules.lock().unwrap().get(&key) {
             return Ok(LoadedModule {
                 source: ModuleSource::MemoryCache,
                 ..m.clone()
             });
         }
-        let engine = if opts.metering {
+        let engine = if opts.interruptible {
             new_engine(opts.compiler, true)
         } else {
             self.plain_engines
@@ -252,7 +247,7 @@ impl Runtime {
         let loaded = LoadedModule {
             module,
             engine,
-            metered: opts.metering,
+            interruptible: opts.interruptible,
             hash,
             source,
             wasix: Default::default(),

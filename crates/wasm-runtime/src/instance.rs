@@ -239,8 +239,8 @@ pub(crate) fn uses_wasi(module: &LoadedModule) -> bool {
 }
 
 pub struct Instance {
-    /// The time limit's watchdog slot, when compiled with metering. Declared first: it must
-    /// be dropped (unregistered) before the store that holds the metering counter.
+    /// The time limit's watchdog slot, when compiled with interrupt checks. Declared first: it
+    /// must be dropped (unregistered) before the store that holds the interrupt flag.
     watch: Option<watchdog::Registration>,
     store: Store,
     pub instance: wasmer::Instance,
@@ -262,8 +262,6 @@ pub struct Instance {
     reused: [Option<(u32, u32)>; 2],
     pub counters: Counters,
 }
-
-const POINTS: i64 = -1; // u64::MAX: effectively unlimited until the watchdog zeroes it
 
 impl Instance {
     /// Instantiates `module` with WASI (when it imports WASI or `wasi` is given) and the extra
@@ -299,7 +297,7 @@ impl Instance {
             let _ = m.reset(&mut self.store);
         }
         let Instance { watch, store, wasi, instances, stdout, stderr, .. } = self;
-        drop(watch); // before the store that holds the metering counter
+        drop(watch); // before the store that holds the interrupt flag
         KeptStore { store, wasi, stdout, stderr, instances }
     }
 
@@ -412,8 +410,8 @@ impl Instance {
             counters: Counters::default(),
             snapshot: None,
         };
-        if module.metered {
-            this.watch = Some(watchdog::register(this.find_metering_counter()?));
+        if module.interruptible {
+            this.watch = Some(watchdog::register(this.find_interrupt_flag()?));
         }
         if rewindable_memories == 1 {
             this.snapshot = this.take_snapshot(globals_before);
@@ -481,24 +479,22 @@ impl Instance {
         Ok(())
     }
 
-    /// Locates the storage of the metering counter: set it to a sentinel through the
-    /// exported global, then find the global holding that value.
-    fn find_metering_counter(&mut self) -> Result<*mut i64, Error> {
-        const SENTINEL: u64 = 0x5eed_f1b0_0000_0001;
-        wasmer_middlewares::metering::set_remaining_points(
-            &mut self.store,
-            &self.instance,
-            SENTINEL,
-        );
+    /// Locates the storage of the interrupt flag: set it to a sentinel through its export,
+    /// then find the global holding that value.
+    fn find_interrupt_flag(&mut self) -> Result<*mut i64, Error> {
+        const SENTINEL: i64 = 0x5eed_f1b0_0000_0001;
+        let missing = || Error::Instantiate("interrupt flag not found".into());
+        let flag = self.instance.exports.get_global(crate::interrupt::FLAG_EXPORT).map_err(|_| missing())?;
+        flag.set(&mut self.store, SENTINEL.into()).map_err(|_| missing())?;
         let objects = wasmer::AsStoreMut::objects_mut(&mut self.store);
         let found = objects.as_sys().iter_globals().find_map(|g| {
             let p = g.vmglobal().as_ptr();
             // SAFETY: every global's storage is at least 8 bytes (RawValue is 16).
-            (unsafe { *(p as *const u64) } == SENTINEL).then_some(p as *mut i64)
+            (unsafe { *(p as *const i64) } == SENTINEL).then_some(p as *mut i64)
         });
-        let p = found.ok_or_else(|| Error::Instantiate("metering counter not found".into()))?;
+        let p = found.ok_or_else(missing)?;
         // SAFETY: p points at this instance's global, alive as long as the store.
-        unsafe { *p = POINTS };
+        unsafe { *p = 0 };
         Ok(p)
     }
 
@@ -541,12 +537,6 @@ impl Instance {
             return Error::Exit(code.raw());
         }
         if fired {
-            // Restore the budget and the exhausted flag for the next call.
-            wasmer_middlewares::metering::set_remaining_points(
-                &mut self.store,
-                &self.instance,
-                u64::MAX,
-            );
             self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
             return Error::Timeout(self.limits.call_timeout.unwrap_or_default());
         }

@@ -4,7 +4,7 @@
 //! * [`Runtime`]: one per loaded library; compiles each distinct module once (in memory,
 //!   optionally on disk with an integrity check) and owns the private tokio runtime WASI needs.
 //! * [`Limits`]: a cap on guest linear memory (enforced by our tunables) and a per-call time
-//!   limit (metering instrumentation plus a watchdog; no signals, so several copies of this
+//!   limit (interrupt checks compiled in plus a watchdog; no signals, so several copies of this
 //!   crate can live in one process).
 //! * [`Instance`]: a persistent instance (reactor or plain module) with typed calls, guest
 //!   memory access and guest allocation; [`Command`]: a WASI command module run in a fresh
@@ -18,6 +18,7 @@ mod command;
 mod engine;
 mod error;
 mod instance;
+mod interrupt;
 mod libc_compat;
 mod memory_pool;
 pub mod lines;
@@ -41,7 +42,7 @@ pub struct Limits {
     /// Largest guest linear memory, in bytes (rounded down to 64 KiB pages).
     pub memory_max: u64,
     /// Longest a single call (or a whole command run) may take; None: unbounded, and the
-    /// module is compiled without metering instrumentation.
+    /// module is compiled without interrupt checks.
     pub call_timeout: Option<Duration>,
     /// Bytes of stdout/stderr kept per run (or between two reads for instances).
     pub stdout_max: usize,

@@ -1,24 +1,18 @@
-//! The per-call time limit without signals: metered code checks a "remaining points" counter
-//! at every basic block; when a call overruns its deadline, one watchdog thread (per library)
-//! sets that counter to zero, so the guest traps at its next check.
+//! The per-call time limit without signals: interruptible code checks a flag at every
+//! function entry and loop header (see `interrupt`); when a call overruns its deadline, one
+//! watchdog thread (per library) sets that flag, so the guest traps at its next check.
 //!
 //! Arming a call is cheap (an uncontended lock and a clock read; no allocation, and no
-//! wake-up unless its deadline is nearer than the watchdog's next look): each metered
+//! wake-up unless its deadline is nearer than the watchdog's next look): each interruptible
 //! instance registers one [`Slot`] for its life. The watchdog sleeps until the earliest
 //! deadline it knows of, or for [`IDLE_LOOK`] when no call runs, so calls with limits of
 //! [`IDLE_LOOK`] or more (the plugins' defaults) never wake it, and it wakes about once a
-//! second however busy or idle Fluent Bit is. Once a call has overrun, its counter is
-//! rewritten every [`TICK`] until the call ends, because the guest's own decrement may race
-//! with a single write.
+//! second however busy or idle Fluent Bit is. Only the watchdog sets the flag and only the
+//! call's guard clears it, so one write stops the guest.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-
-/// How often an overrunning guest's counter is rewritten.
-const TICK: Duration = Duration::from_millis(5);
-/// Writes per tick to an overrunning guest's counter (about 0.1 ms).
-const BURST: u32 = 10_000;
 
 /// How long the watchdog sleeps when no call is in progress.
 const IDLE_LOOK: Duration = Duration::from_secs(1);
@@ -44,8 +38,8 @@ pub(crate) struct Slot {
 
 struct SlotState {
     deadline: Option<Instant>,
-    /// Storage of the metering counter (an i64 inside the instance's VM context).
-    counter: usize,
+    /// Storage of the interrupt flag (an i64 inside the instance's VM context).
+    flag: usize,
 }
 
 struct Watchdog {
@@ -74,6 +68,9 @@ fn run(w: &'static Watchdog) {
         for slot in slots.iter() {
             let st = slot.state.lock().unwrap();
             let Some(deadline) = st.deadline else { continue };
+            if slot.fired.load(Ordering::Relaxed) {
+                continue; // the flag stays set until the call's guard clears it
+            }
             if deadline > now {
                 next = Some(next.map_or(deadline, |n| n.min(deadline)));
                 continue;
@@ -81,17 +78,8 @@ fn run(w: &'static Watchdog) {
             slot.fired.store(true, Ordering::Release);
             // SAFETY: a slot is unregistered (under the registry lock, held here) before
             // its instance's store is dropped, and the deadline is cleared (under the slot
-            // lock, held here) before the next call resets the counter.
-            let counter = unsafe { AtomicI64::from_ptr(st.counter as *mut i64) };
-            // The guest loads, checks, decrements and stores the counter at every basic
-            // block; a tight loop spends most of its time between that load and store, and
-            // a zero written there is overwritten. A burst of writes lands one in the gap.
-            for _ in 0..BURST {
-                counter.store(0, Ordering::Relaxed);
-                std::hint::spin_loop();
-            }
-            // Again after a tick, until the call ends.
-            next = Some(next.map_or(now + TICK, |n| n.min(now + TICK)));
+            // lock, held here) when the call ends.
+            unsafe { AtomicI64::from_ptr(st.flag as *mut i64) }.store(1, Ordering::Relaxed);
         }
         let next = next.unwrap_or(now + IDLE_LOOK);
         NEXT_LOOK.store(ns(next), Ordering::Relaxed);
@@ -99,12 +87,12 @@ fn run(w: &'static Watchdog) {
     }
 }
 
-/// One instance's place in the watchdog; dropping it unregisters (before the counter's
+/// One instance's place in the watchdog; dropping it unregisters (before the flag's
 /// storage goes away: keep it ahead of the store in the owning struct).
 pub(crate) struct Registration(Arc<Slot>);
 
-pub(crate) fn register(counter: *mut i64) -> Registration {
-    let slot = Arc::new(Slot { state: Mutex::new(SlotState { deadline: None, counter: counter as usize }), fired: AtomicBool::new(false) });
+pub(crate) fn register(flag: *mut i64) -> Registration {
+    let slot = Arc::new(Slot { state: Mutex::new(SlotState { deadline: None, flag: flag as usize }), fired: AtomicBool::new(false) });
     watchdog().slots.lock().unwrap().push(slot.clone());
     Registration(slot)
 }
@@ -146,6 +134,12 @@ impl Armed<'_> {
 
 impl Drop for Armed<'_> {
     fn drop(&mut self) {
-        self.0.state.lock().unwrap().deadline = None;
+        let mut st = self.0.state.lock().unwrap();
+        st.deadline = None;
+        if self.0.fired.load(Ordering::Acquire) {
+            // SAFETY: as in `run`; the guest is not running, and the watchdog cannot set
+            // the flag again without a deadline.
+            unsafe { AtomicI64::from_ptr(st.flag as *mut i64) }.store(0, Ordering::Relaxed);
+        }
     }
 }

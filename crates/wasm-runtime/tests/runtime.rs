@@ -12,12 +12,12 @@ fn guest(name: &str) -> Vec<u8> {
     wasmer::wat2wasm(&text).unwrap().into_owned()
 }
 
-fn load(name: &str, metering: bool) -> LoadedModule {
+fn load(name: &str, interruptible: bool) -> LoadedModule {
     Runtime::global()
         .load_bytes(
             &guest(name),
             &EngineOptions {
-                metering,
+                interruptible,
                 ..Default::default()
             },
         )
@@ -47,6 +47,24 @@ fn loop_is_interrupted_and_instance_stays_usable() {
             t.elapsed()
         );
         assert_eq!(inst.call(|s| ok.call(s)).unwrap(), 42);
+    }
+}
+
+#[test]
+fn loop_free_code_is_interrupted_too() {
+    // Checks sit at loop headers and function entries: calls alone must not escape them.
+    for compiler in [Compiler::Cranelift, Compiler::Singlepass] {
+        let m = Runtime::new()
+            .load_bytes(&guest("faults.wat"), &EngineOptions { compiler, interruptible: true, cache_dir: None })
+            .unwrap();
+        let mut inst = Instance::new(&m, None, &limits(200), |_| Imports::new()).unwrap();
+        let calls = inst.typed::<i64, i64>("calls").unwrap();
+        assert_eq!(inst.call(|s| calls.call(s, 10)).unwrap(), 1024);
+        let t = Instant::now();
+        let e = inst.call(|s| calls.call(s, 60)).unwrap_err();
+        assert!(matches!(e, Error::Timeout(_)), "{compiler:?}: {e}");
+        assert!(t.elapsed() < Duration::from_millis(1500), "{compiler:?}: took {:?}", t.elapsed());
+        assert_eq!(inst.call(|s| calls.call(s, 3)).unwrap(), 8, "{compiler:?}: usable after the timeout");
     }
 }
 
