@@ -11,7 +11,9 @@
  *         return flb_keep(r);
  *     }
  *
- * Build as a reactor:  clang --target=wasm32-wasi -O2 -mexec-model=reactor f.c -o f.wasm
+ * Build as a reactor:  clang --target=wasm32-wasi -O2 -mbulk-memory -mexec-model=reactor f.c -o f.wasm
+ *                      (-mbulk-memory: copies compile to memory.copy, which both runtimes run
+ *                      as one host memmove; without it every memcpy is a loop in wasm)
  * Configure:           function_name my_filter   (event_format json or msgpack)
  *
  * JSON mode: r->record is the record body as NUL-terminated JSON text; return a

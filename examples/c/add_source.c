@@ -1,6 +1,6 @@
 // Example filter written with include/flb_wasm_filter.h (JSON mode): adds "source":"<tag>"
 // as the last key, drops records whose "level" is "debug".
-// Build: clang --target=wasm32-wasi -O2 -mexec-model=reactor -Iinclude add_source.c -o add_source.wasm
+// Build: clang --target=wasm32-wasi -O2 -mbulk-memory -mexec-model=reactor -Iinclude add_source.c -o add_source.wasm
 #include <stdio.h>
 #include "flb_wasm_filter.h"
 

@@ -1,5 +1,5 @@
 // Example filter (JSON mode): masks the value of every "password" key and drops records whose
-// "level" is "debug". Build: clang --target=wasm32-wasi -O2 -mexec-model=reactor redact.c -o redact.wasm
+// "level" is "debug". Build: clang --target=wasm32-wasi -O2 -mbulk-memory -mexec-model=reactor redact.c -o redact.wasm
 // Use: [FILTER] name wasm_wasmer, wasm_path redact.wasm, function_name redact
 #include <stdlib.h>
 #include <string.h>
