@@ -253,29 +253,34 @@ def main():
         lines += ["", f"exec_wasi: runs every 20 ms for {dur} s; median of {a.repeat} rounds taken round robin. "
                   "`whole` = (process CPU - idle fluent-bit CPU) / runs, start-up, compile and shutdown included; "
                   f"`steady` = CPU of all threads per run from 3 s to {dur - 1} s (schedstat; the idle process's subtracted), "
+                  "with the idle process's CPU the least of the rounds (one noisy idle sample would otherwise skew a whole round); "
                   "split into our run thread and Fluent Bit's threads (the built-in runs on Fluent Bit's).", "",
                   "| program | plugin | runs | whole CPU s | whole ms/run | x built-in | steady ms/run | x built-in | our run thread ms/run | Fluent Bit threads ms/run | peak RSS MiB |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         progs = [("exec_hello.wasm", 3), ("exec_lines.wasm", 10_000)]
         plugins = ["exec_wasi", "exec_wasi_wasmer"]
-        per_run = {(p, plugin): [] for p, _ in progs for plugin in plugins}
+        raw = {(p, plugin): [] for p, _ in progs for plugin in plugins}
+        idle = []  # (process CPU s, ns per second in the window) of an idle fluent-bit, per round
         for _ in range(a.repeat):
             idle_cpu, _, _, iw, ta, tb = run_sampled([fb, "-i", "dummy", "-p", "rate=1", "-o", "null", "-m", "*", "-f", "0.2"], dur, 3)
-            idle_rate = sum(iw.values()) / (tb - ta)  # ns per second of an idle fluent-bit
+            idle.append((idle_cpu, sum(iw.values()) / (tb - ta)))
             for prog, lines_per_run in progs:
                 for plugin in plugins:
                     cmd = [fb] + (["-e", plug_in] if plugin.endswith("wasmer") else [])
                     cmd += ["-i", plugin, "-p", f"wasi_path={os.path.join(fx, prog)}", "-p", "interval_sec=0", "-p", "interval_nsec=20000000",
                             "-o", "counter", "-m", "*", "-f", "0.2"]
                     cpu, rss, text, w, ta, tb = run_sampled(cmd, dur, 3)
-                    runs = counted(text) // lines_per_run
-                    wruns = counted(text, ta, tb) / lines_per_run
-                    ours_ns = w.get("flb-wasi-run", 0)
-                    host_ns = sum(w.values()) - ours_ns - idle_rate * (tb - ta)
-                    nan = float("nan")
-                    per_run[(prog, plugin)].append((cpu, rss, runs, (cpu - idle_cpu) / runs * 1000 if runs else nan,
-                                                    (ours_ns + host_ns) / wruns / 1e6 if wruns else nan,
-                                                    ours_ns / wruns / 1e6 if wruns else nan, host_ns / wruns / 1e6 if wruns else nan))
+                    raw[(prog, plugin)].append((cpu, rss, counted(text) // lines_per_run, counted(text, ta, tb) / lines_per_run,
+                                                w.get("flb-wasi-run", 0), sum(w.values()), tb - ta))
+        idle_cpu, idle_rate = min(c for c, _ in idle), min(r for _, r in idle)
+        nan = float("nan")
+        per_run = {k: [] for k in raw}
+        for k, rounds in raw.items():
+            for cpu, rss, runs, wruns, ours_ns, all_ns, window in rounds:
+                host_ns = all_ns - ours_ns - idle_rate * window
+                per_run[k].append((cpu, rss, runs, (cpu - idle_cpu) / runs * 1000 if runs else nan,
+                                   (ours_ns + host_ns) / wruns / 1e6 if wruns else nan,
+                                   ours_ns / wruns / 1e6 if wruns else nan, host_ns / wruns / 1e6 if wruns else nan))
         for prog, _ in progs:
             b = [median([x[i] for x in per_run[(prog, "exec_wasi")]]) for i in (3, 4)]
             for plugin in plugins:
