@@ -20,7 +20,13 @@ fn builtin(host: &Host, wasm: &str, extra: &[&str], secs: u64) -> Run {
     let path = fixture(wasm);
     let wp = format!("wasi_path={}", path.display());
     let mut args = vec!["-i", "exec_wasi", "-p", &wp];
-    args.extend_from_slice(extra);
+    // Up to v4.0.x the built-in's `oneshot` property is misnamed `bool` (its config map).
+    let help = std::process::Command::new(&host.bin).args(["-i", "exec_wasi", "-h"]).output().expect("fluent-bit -h");
+    let misnamed = !String::from_utf8_lossy(&help.stdout).contains("oneshot");
+    args.extend(extra.iter().map(|a| match a.strip_prefix("oneshot=") {
+        Some(v) if misnamed => if v == "true" { "bool=true" } else { "bool=false" },
+        _ => *a,
+    }));
     args.extend_from_slice(&["-o", "stdout", "-p", "format=json_lines", "-f", "0.2"]);
     run(host, &args, Duration::from_secs(secs))
 }
@@ -52,7 +58,10 @@ fn same_records_as_the_builtin(host: &Host) -> Result<(), Failed> {
     let a = ours(host, "zig_exec_lines.wasm", &["-p", "oneshot=true"], 3);
     let b = builtin(host, "zig_exec_lines.wasm", &["-p", "oneshot=true"], 3);
     check(lines(&a) == ["zig line 1", "zig line 2", "zig line 3"], format!("ours: {:?}", lines(&a)), &a)?;
-    check(a.bodies() == b.bodies(), format!("built-in gave {:?}", b.bodies()), &a)?;
+    match b.builtin_load_failure() {
+        Some(e) => eprintln!("  NOT COMPARED: the built-in of {} cannot load zig_exec_lines.wasm: {e}", host.version),
+        None => check(a.bodies() == b.bodies(), format!("built-in gave {:?}", b.bodies()), &a)?,
+    }
     // Go wasip1: the built-in refuses it ("WASI main function is not found"); ours runs it,
     // with only the environment it is given. Compiling its 2.4 MB takes ~5 s of CPU (two
     // cranelift threads), and both hosts' suites compile it at once.

@@ -83,6 +83,11 @@ fn same_output_as_the_builtin(host: &Host) -> Result<(), Failed> {
         let b = pipeline(host, Which::Builtin, &sample(), &pr);
         a.assert_no_crash()?;
         check(!a.bodies().is_empty(), format!("{wasm}: no records from ours"), &a)?;
+        if let Some(e) = b.builtin_load_failure() {
+            // Ours is still checked against what the guest means to do, below.
+            eprintln!("  NOT COMPARED: the built-in of {} cannot load {wasm}: {e}", host.version);
+            continue;
+        }
         check(a.bodies() == b.bodies(), format!("{wasm} {format}: ours {:?}\nbuilt-in {:?}", a.bodies(), b.bodies()), &a)?;
     }
     // And what the guests are meant to do, so the comparison is not vacuous.

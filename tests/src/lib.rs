@@ -155,6 +155,12 @@ impl Run {
         format!("{}{}", self.stdout, self.stderr)
     }
 
+    /// The built-in WAMR plugins' refusal to load a module (older hosts' WAMR lacks features
+    /// newer toolchains emit, e.g. v3.2's with Zig 0.17), announced on stderr by the caller.
+    pub fn builtin_load_failure(&self) -> Option<String> {
+        self.log().lines().find(|l| l.contains("WASM module load failed")).map(str::to_owned)
+    }
+
     /// Records printed by `-o stdout -p format=json_lines`.
     pub fn json_records(&self) -> Vec<serde_json::Value> {
         self.stdout.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect()

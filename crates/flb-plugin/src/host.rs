@@ -38,7 +38,7 @@ impl Generation {
 }
 
 /// The versions the plugins were tested on, for the refusal message and the README.
-pub const TESTED_RANGE: &str = "Fluent Bit v3.2.3 to v5.1.x (tested on v4.2.8, v5.0.9 and v5.1.1)";
+pub const TESTED_RANGE: &str = "Fluent Bit v3.2.3 to v5.1.x (tested on v3.2.10, v4.2.8, v5.0.9 and v5.1.1)";
 
 /// Host functions, resolved at load time. bindgen types them as `Option<fn>`; `probe` leaves
 /// `generation` None unless every one is present, and nothing calls them in that case.
