@@ -23,10 +23,14 @@ fn builtin(host: &Host, wasm: &str, extra: &[&str], secs: u64) -> Run {
     // Up to v4.0.x the built-in's `oneshot` property is misnamed `bool` (its config map).
     let help = std::process::Command::new(&host.bin).args(["-i", "exec_wasi", "-h"]).output().expect("fluent-bit -h");
     let misnamed = !String::from_utf8_lossy(&help.stdout).contains("oneshot");
-    args.extend(extra.iter().map(|a| match a.strip_prefix("oneshot=") {
-        Some(v) if misnamed => if v == "true" { "bool=true" } else { "bool=false" },
-        _ => *a,
-    }));
+    let renamed: Vec<String> = extra
+        .iter()
+        .map(|a| match a.strip_prefix("oneshot=") {
+            Some(v) if misnamed => format!("bool={v}"),
+            _ => a.to_string(),
+        })
+        .collect();
+    args.extend(renamed.iter().map(String::as_str));
     args.extend_from_slice(&["-o", "stdout", "-p", "format=json_lines", "-f", "0.2"]);
     run(host, &args, Duration::from_secs(secs))
 }

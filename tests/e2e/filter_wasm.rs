@@ -91,6 +91,8 @@ fn same_output_as_the_builtin(host: &Host) -> Result<(), Failed> {
         check(a.bodies() == b.bodies(), format!("{wasm} {format}: ours {:?}\nbuilt-in {:?}", a.bodies(), b.bodies()), &a)?;
     }
     // And what the guests are meant to do, so the comparison is not vacuous.
+    let same = pipeline(host, Which::Ours, &sample(), &props("filter_identity.wasm", "filter", "json"));
+    check(same.bodies() == sample(), format!("identity changed the records: {:?}", same.bodies()), &same)?;
     let added = pipeline(host, Which::Ours, &sample(), &props("filter_add_field.wasm", "add_field", "json"));
     check(added.bodies().iter().all(|b| b["wasm"] == "yes") && added.bodies().len() == 4, "add_field did not add", &added)?;
     for (wasm, function, key) in [("rust_add_field_unknown.wasm", "rust_add_field", "rust"), ("rust_add_field_wasi.wasm", "rust_add_field", "rust"), ("as_add_field.wasm", "as_add_field", "as"), ("zig_add_field.wasm", "zig_add_field", "zig")] {
