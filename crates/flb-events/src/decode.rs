@@ -20,64 +20,73 @@ fn err(offset: usize, reason: &'static str) -> DecodeError {
     DecodeError { offset, reason }
 }
 
+/// Per first byte of a msgpack object: how many bytes follow it when the byte alone says
+/// (else [`SIZED`]: a length field does), and how many objects a fixmap or fixarray holds.
+const SHAPES: [(u8, u8); 256] = {
+    let mut t = [(0u8, 0u8); 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
+            m @ 0x80..=0x8f => (0, 2 * (m & 0x0f)),
+            m @ 0x90..=0x9f => (0, m & 0x0f),
+            m @ 0xa0..=0xbf => (m & 0x1f, 0),
+            0xcc | 0xd0 => (1, 0),
+            0xcd | 0xd1 | 0xd4 => (2, 0),
+            0xd5 => (3, 0),
+            0xca | 0xce | 0xd2 => (4, 0),
+            0xd6 => (5, 0),
+            0xcb | 0xcf | 0xd3 => (8, 0),
+            0xd7 => (9, 0),
+            0xd8 => (17, 0),
+            _ => (SIZED, 0),
+        };
+        b += 1;
+    }
+    t
+};
+const SIZED: u8 = 0xff;
+
 /// Length in bytes of the one msgpack object at the start of `bytes` (iterative: hostile
 /// nesting cannot exhaust the stack; bounded by `bytes.len()`).
 pub fn object_len(bytes: &[u8]) -> Result<usize, DecodeError> {
+    let len = bytes.len();
     let mut pos = 0usize;
     // Objects still to skip; containers add their children.
     let mut pending: u64 = 1;
     while pending > 0 {
         pending -= 1;
-        let Some(&b) = bytes.get(pos) else { return Err(err(pos, "truncated msgpack")) };
         let start = pos;
-        pos += 1;
-        let need = |pos: usize, n: usize| -> Result<usize, DecodeError> {
-            pos.checked_add(n).filter(|&e| e <= bytes.len()).ok_or(err(start, "truncated msgpack"))
-        };
-        let be = |pos: usize, n: usize| -> Result<u64, DecodeError> {
-            let end = need(pos, n)?;
-            Ok(bytes[pos..end].iter().fold(0u64, |a, &x| (a << 8) | x as u64))
-        };
-        match b {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => {}
-            0x80..=0x8f => pending += 2 * (b & 0x0f) as u64,
-            0x90..=0x9f => pending += (b & 0x0f) as u64,
-            0xa0..=0xbf => pos = need(pos, (b & 0x1f) as usize)?,
-            0xc1 => return Err(err(start, "invalid msgpack byte 0xc1")),
-            0xc4 | 0xd9 => pos = need(pos + 1, be(pos, 1)? as usize)?,
-            0xc5 | 0xda => pos = need(pos + 2, be(pos, 2)? as usize)?,
-            0xc6 | 0xdb => pos = need(pos + 4, be(pos, 4)? as usize)?,
-            0xc7 => pos = need(pos + 2, be(pos, 1)? as usize)?,
-            0xc8 => pos = need(pos + 3, be(pos, 2)? as usize)?,
-            0xc9 => pos = need(pos + 5, be(pos, 4)? as usize)?,
-            0xca | 0xce | 0xd2 => pos = need(pos, 4)?,
-            0xcb | 0xcf | 0xd3 => pos = need(pos, 8)?,
-            0xcc | 0xd0 => pos = need(pos, 1)?,
-            0xcd | 0xd1 => pos = need(pos, 2)?,
-            0xd4 => pos = need(pos, 2)?,
-            0xd5 => pos = need(pos, 3)?,
-            0xd6 => pos = need(pos, 5)?,
-            0xd7 => pos = need(pos, 9)?,
-            0xd8 => pos = need(pos, 17)?,
-            0xdc => {
-                pending += be(pos, 2)?;
-                pos += 2;
-            }
-            0xdd => {
-                pending += be(pos, 4)?;
-                pos += 4;
-            }
-            0xde => {
-                pending += 2 * be(pos, 2)?;
-                pos += 2;
-            }
-            0xdf => {
-                pending += 2 * be(pos, 4)?;
-                pos += 4;
-            }
+        let Some(&b) = bytes.get(pos) else { return Err(err(pos, "truncated msgpack")) };
+        let (skip, children) = SHAPES[b as usize];
+        if skip != SIZED {
+            pos += 1 + skip as usize;
+            pending += children as u64;
+        } else {
+            // The big-endian length field of `n` bytes after the marker.
+            let field = |n: usize| -> Result<usize, DecodeError> {
+                let f = bytes.get(start + 1..start + 1 + n).ok_or(err(start, "truncated msgpack"))?;
+                Ok(f.iter().fold(0usize, |a, &x| (a << 8) | x as usize))
+            };
+            // Payload after the field (ext: one type byte more), or child objects.
+            let (n, payload, objects) = match b {
+                0xc4 | 0xd9 => (1, field(1)?, 0),
+                0xc5 | 0xda => (2, field(2)?, 0),
+                0xc6 | 0xdb => (4, field(4)?, 0),
+                0xc7 => (1, field(1)? + 1, 0),
+                0xc8 => (2, field(2)? + 1, 0),
+                0xc9 => (4, field(4)? + 1, 0),
+                0xdc => (2, 0, field(2)? as u64),
+                0xdd => (4, 0, field(4)? as u64),
+                0xde => (2, 0, 2 * field(2)? as u64),
+                0xdf => (4, 0, 2 * field(4)? as u64),
+                _ => return Err(err(start, "invalid msgpack byte 0xc1")),
+            };
+            pos = pos.saturating_add(1 + n).saturating_add(payload);
+            pending += objects;
         }
-        // Every pending object needs at least one byte: refuse counts the input cannot hold.
-        if pending > (bytes.len() - pos) as u64 {
+        // Past the end, or more objects pending than bytes left (each needs one): refuse.
+        if pos > len || pending > (len - pos) as u64 {
             return Err(err(start, "truncated msgpack"));
         }
     }
@@ -127,38 +136,38 @@ impl<'a> Decoder<'a> {
         let base = self.pos;
         let buf = &self.buf[base..];
         let at = |i: usize, reason| err(base + i, reason);
-        let len = object_len(buf).map_err(|e| err(base + e.offset, e.reason))?;
-        let raw = &buf[..len];
-        let (outer, mut p) = array_header(raw, 0).ok_or(at(0, "record is not an array"))?;
+        // Each part is walked once: its length is where the next starts.
+        let part_len = |p: usize| object_len(&buf[p..]).map_err(|e| at(p + e.offset, e.reason));
+        let (outer, mut p) = array_header(buf, 0).ok_or(at(0, "record is not an array"))?;
         if outer != 2 {
             return Err(at(0, "record array does not have 2 elements"));
         }
         let (time, metadata);
-        if let Some((n, q)) = array_header(raw, p) {
+        if let Some((n, q)) = array_header(buf, p) {
             // v2: [[ts, metadata], body]
             if n != 2 {
                 return Err(at(p, "record header does not have 2 elements"));
             }
-            let ts_len = object_len(&raw[q..]).map_err(|e| at(q + e.offset, e.reason))?;
-            time = timestamp(&raw[q..q + ts_len]).ok_or(at(q, "invalid timestamp"))?;
+            let ts_len = part_len(q)?;
+            time = timestamp(&buf[q..q + ts_len]).ok_or(at(q, "invalid timestamp"))?;
             let m = q + ts_len;
-            let m_len = object_len(&raw[m..]).map_err(|e| at(m + e.offset, e.reason))?;
-            metadata = &raw[m..m + m_len];
+            metadata = &buf[m..m + part_len(m)?];
             if !is_map(metadata) {
                 return Err(at(m, "metadata is not a map"));
             }
-            p = m + m_len;
+            p = m + metadata.len();
         } else {
             // v1: [ts, body]
-            let ts_len = object_len(&raw[p..]).map_err(|e| at(p + e.offset, e.reason))?;
-            time = timestamp(&raw[p..p + ts_len]).ok_or(at(p, "invalid timestamp"))?;
+            let ts_len = part_len(p)?;
+            time = timestamp(&buf[p..p + ts_len]).ok_or(at(p, "invalid timestamp"))?;
             metadata = crate::EMPTY_MAP;
             p += ts_len;
         }
-        let body = &raw[p..];
+        let body = &buf[p..p + part_len(p)?];
         if !is_map(body) {
             return Err(at(p, "body is not a map"));
         }
+        let raw = &buf[..p + body.len()];
         let kind = match (time.sec, time.nsec) {
             (0xFFFF_FFFF, 0) => EventKind::GroupStart,
             (0xFFFF_FFFE, 0) => EventKind::GroupEnd,

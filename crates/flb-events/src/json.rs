@@ -204,6 +204,16 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 /// keys nested in it stay raw text, so each level is escaped once (nested escaping would
 /// grow exponentially with key depth).
 fn value(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize, in_key: bool) -> Result<(), DecodeError> {
+    // Short strings (most keys, many values) without the general dispatch.
+    if let Some((&b @ 0xa0..=0xbf, rest)) = rd.split_first()
+        && let Some(s) = rest.get(..(b & 0x1f) as usize)
+    {
+        if !short_plain_string(rest, s.len(), out) {
+            string(s, out);
+        }
+        *rd = &rest[s.len()..];
+        return Ok(());
+    }
     if depth > MAX_DEPTH {
         return Err(err("nesting too deep for JSON"));
     }
@@ -363,87 +373,108 @@ fn int(v: impl itoa::Integer, out: &mut Vec<u8>) {
 }
 
 fn string(bytes: &[u8], out: &mut Vec<u8>) {
-    // Most text is ASCII: escaped in one pass, without a separate UTF-8 validation.
-    let start = out.len();
-    if escape::<true>(bytes, out) {
-        return;
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // Most text is plain ASCII: copied in one piece after one scan, without a separate
+    // UTF-8 validation. The rest (from the first byte needing care) takes the general path;
+    // an ASCII prefix ends on a character boundary, so validating the rest alone suffices.
+    let plain = plain_run::<true>(bytes);
+    out.extend_from_slice(&bytes[..plain]);
+    let rest = &bytes[plain..];
+    if !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => escape(s.as_bytes(), out),
+            Err(_) => escape(String::from_utf8_lossy(rest).as_bytes(), out),
+        }
     }
-    out.truncate(start);
-    match std::str::from_utf8(bytes) {
-        Ok(s) => escape::<false>(s.as_bytes(), out),
-        Err(_) => escape::<false>(String::from_utf8_lossy(bytes).as_bytes(), out),
-    };
+    out.push(b'"');
 }
 
-/// Writes UTF-8 text as a JSON string, escaped exactly as serde_json does. Skips 32, then 8 bytes
-/// at a time while none needs escaping (records are mostly long runs of plain text). With
-/// `ASCII_ONLY`, gives up at the first byte above 0x7f and returns false.
-fn escape<const ASCII_ONLY: bool>(s: &[u8], out: &mut Vec<u8>) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Non-zero if any byte of `w` is below 0x20, '"' or '\\' (or, with ASCII_ONLY, above 0x7f); exact.
-    let mask = |w: u64| {
-        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-        let high = if ASCII_ONLY { w & HIGH } else { 0 };
-        (w.wrapping_sub(ONES * 0x20) & !w & HIGH) | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) | high
-    };
-    let special = |w: u64| mask(w) != 0;
-    out.reserve(s.len() + 2);
-    out.push(b'"');
-    let mut plain = 0; // start of the run not yet copied
+/// Writes UTF-8 text escaped exactly as serde_json does (without the quotes).
+fn escape(s: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
-    while i < s.len() {
-        // Long plain runs: a block of four words at a time.
-        while let Some(block) = s[i..].first_chunk::<32>() {
-            let word = |k: usize| u64::from_le_bytes(*block[8 * k..].first_chunk().expect("8 bytes"));
-            if mask(word(0)) | mask(word(1)) | mask(word(2)) | mask(word(3)) != 0 {
-                break;
-            }
-            i += 32;
-        }
-        // The last few bytes are checked as one word too, padded with a plain letter.
-        let rest = &s[i..];
-        let word = match rest.first_chunk::<8>() {
-            Some(w) => u64::from_le_bytes(*w),
-            None => {
-                let mut w = [b'a'; 8];
-                w[..rest.len()].copy_from_slice(rest);
-                u64::from_le_bytes(w)
-            }
-        };
-        if !special(word) {
-            i += rest.len().min(8);
-            continue;
-        }
-        let b = s[i];
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            0x80.. if ASCII_ONLY => return false,
+    loop {
+        let run = plain_run::<false>(&s[i..]);
+        out.extend_from_slice(&s[i..i + run]);
+        i += run;
+        let Some(&b) = s.get(i) else { return };
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
             _ => {
-                i += 1;
-                continue;
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
             }
-        };
-        out.extend_from_slice(&s[plain..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
-        } else {
-            out.extend_from_slice(esc);
         }
         i += 1;
-        plain = i;
     }
-    out.extend_from_slice(&s[plain..]);
+}
+
+/// Writes the string of the first `n` bytes of `text` (up to 8, where `text` has 8 or more)
+/// if none needs care, with one word's check and store; returns false if it did not.
+fn short_plain_string(text: &[u8], n: usize, out: &mut Vec<u8>) -> bool {
+    let Some(word) = text.first_chunk::<8>() else { return false };
+    if n > 8 {
+        return false;
+    }
+    // Bytes past the string become a plain letter.
+    let keep = u64::MAX.checked_shr(64 - 8 * n as u32).unwrap_or(0);
+    let w = (u64::from_le_bytes(*word) & keep) | (u64::from_le_bytes([b'a'; 8]) & !keep);
+    if needs_care::<true>(w) != 0 {
+        return false;
+    }
+    out.reserve(10);
+    out.push(b'"');
+    out.extend_from_slice(&w.to_le_bytes());
+    out.truncate(out.len() - (8 - n));
     out.push(b'"');
     true
+}
+
+/// The high bit of each byte of `w` that a JSON string cannot take as it is: below 0x20,
+/// '"' or '\\' (with `ASCII_ONLY`, above 0x7f too). A borrow can flag a byte above a
+/// flagged one, never below, so the lowest flag is exact.
+fn needs_care<const ASCII_ONLY: bool>(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let high = if ASCII_ONLY { w & HIGH } else { 0 };
+    (w.wrapping_sub(ONES * 0x20) & !w & HIGH) | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) | high
+}
+
+/// How many leading bytes of `s` a JSON string takes as they are (see [`needs_care`]).
+/// Eight bytes at a time: records are mostly long runs of plain text.
+fn plain_run<const ASCII_ONLY: bool>(s: &[u8]) -> usize {
+    let flags = needs_care::<ASCII_ONLY>;
+    let word = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    let mut i = 0;
+    // Blocks of four words while none needs care, then single words.
+    while i + 32 <= s.len() && flags(word(i)) | flags(word(i + 8)) | flags(word(i + 16)) | flags(word(i + 24)) == 0 {
+        i += 32;
+    }
+    while i + 8 <= s.len() {
+        let f = flags(word(i));
+        if f != 0 {
+            return i + (f.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    if i == s.len() {
+        return i;
+    }
+    if s.len() >= 8 {
+        // The last eight bytes as one word; those before `i` are plain, flagging nothing.
+        let at = s.len() - 8;
+        let f = flags(word(at));
+        return if f == 0 { s.len() } else { at + (f.trailing_zeros() / 8) as usize };
+    }
+    // Under eight bytes: one at a time, each as the lowest byte of a word.
+    s.iter().position(|&b| flags(b as u64) & 0x80 != 0).unwrap_or(s.len())
 }
 
 /// Why a guest's JSON result cannot become a record body.
@@ -718,6 +749,20 @@ mod tests {
                     let mut ours = vec![];
                     string(s.as_bytes(), &mut ours);
                     assert_eq!(ours, serde_json::to_vec(&s).unwrap(), "{s:?}");
+                }
+            }
+        }
+        // Short strings as keys and values, at the end of the body too (where fewer than
+        // eight bytes follow and the one-word check cannot be used).
+        for c in ["\0", "\u{1f}", "\"", "\\", "\n", "\u{7f}", "é", "a"] {
+            for len in 0..12 {
+                for at in 0..=len {
+                    let s = format!("{}{c}{}", "m".repeat(at), "m".repeat(len - at));
+                    let want = serde_json::to_string(&s).unwrap();
+                    let mut body = vec![0x81];
+                    rmp::encode::write_str(&mut body, &s).unwrap();
+                    rmp::encode::write_str(&mut body, &s).unwrap();
+                    assert_eq!(js(&body), format!("{{{want}:{want}}}"), "{s:?}");
                 }
             }
         }
