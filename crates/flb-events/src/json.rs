@@ -428,11 +428,12 @@ fn short_plain_string(text: &[u8], n: usize, out: &mut Vec<u8>) -> bool {
     if needs_care::<true>(w) != 0 {
         return false;
     }
-    out.reserve(10);
-    out.push(b'"');
-    out.extend_from_slice(&w.to_le_bytes());
+    // Quote, the word, closing quote after the string; then the bytes past it are dropped.
+    let mut quoted = [b'"'; 10];
+    quoted[1..9].copy_from_slice(&w.to_le_bytes());
+    quoted[n + 1] = b'"';
+    out.extend_from_slice(&quoted);
     out.truncate(out.len() - (8 - n));
-    out.push(b'"');
     true
 }
 
