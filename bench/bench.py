@@ -130,7 +130,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer records (a smoke run)")
     ap.add_argument("--only", action="append", choices=["filter", "exec", "first-run", "start-up", "compiler", "instructions"],
                     help="run only these sections (repeatable); the table is then printed, not written")
-    ap.add_argument("--repeat", type=int, default=3, help="rounds of filter and first-run cases; medians are reported (default 3)")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of filter and exec cases, first-run 3x as many; medians are reported (default 3)")
     ap.add_argument("--out")
     a = ap.parse_args()
     want = set(a.only or ["filter", "exec", "first-run", "start-up", "compiler", "instructions"])
