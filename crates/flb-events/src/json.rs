@@ -8,6 +8,7 @@
 
 use crate::decode::DecodeError;
 use rmp::Marker;
+use wide::{i8x16, u8x16};
 
 const MAX_DEPTH: usize = 1000;
 
@@ -179,23 +180,44 @@ struct Splice {
     parse: bool,
 }
 
-/// Length of the common suffix of `a` and `b`, comparing in blocks first.
+/// Length of the common suffix of `a` and `b`: large, then small blocks (each comparison is
+/// a call; records can be long), then words, then bytes.
 fn common_suffix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
     let mut i = 0;
-    while i + 64 <= n && a[n - i - 64..n - i] == b[n - i - 64..n - i] {
-        i += 64;
+    for block in [1024, 64] {
+        while i + block <= n && a[n - i - block..n - i] == b[n - i - block..n - i] {
+            i += block;
+        }
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at - 8..at].try_into().expect("8 bytes"));
+    while i + 8 <= n {
+        let differ = word(a, n - i) ^ word(b, n - i);
+        if differ != 0 {
+            return i + (differ.leading_zeros() / 8) as usize;
+        }
+        i += 8;
     }
     i + a[..n - i].iter().rev().zip(b[..n - i].iter().rev()).take_while(|(x, y)| x == y).count()
 }
 
-/// Length of the common prefix of `a` and `b`, comparing in blocks first.
+/// Length of the common prefix of `a` and `b`, as [`common_suffix`].
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let mut i = 0;
-    while i + 64 <= n && a[i..i + 64] == b[i..i + 64] {
-        i += 64;
+    for block in [1024, 64] {
+        while i + block <= n && a[i..i + block] == b[i..i + block] {
+            i += block;
+        }
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    while i + 8 <= n {
+        let differ = word(a, i) ^ word(b, i);
+        if differ != 0 {
+            return i + (differ.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
     }
     i + a[i..n].iter().zip(&b[i..n]).position(|(x, y)| x != y).unwrap_or(n - i)
 }
@@ -448,15 +470,40 @@ fn needs_care<const ASCII_ONLY: bool>(w: u64) -> u64 {
     (w.wrapping_sub(ONES * 0x20) & !w & HIGH) | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) | high
 }
 
+/// The bytes of `v` that [`needs_care`] flags (all ones), the others zero.
+fn flagged<const ASCII_ONLY: bool>(v: u8x16) -> u8x16 {
+    // `x ^ 2` is at most 0x20 exactly when x is below 0x20 or '"' (0x22): one compare for
+    // both. Signed, it also takes the bytes above 0x7f.
+    let low_or_quote = if ASCII_ONLY {
+        (v ^ u8x16::splat(2)).cast_signed().simd_lt(i8x16::splat(0x21)).cast_unsigned()
+    } else {
+        (v ^ u8x16::splat(2)).simd_lt(u8x16::splat(0x21))
+    };
+    low_or_quote | v.simd_eq(u8x16::splat(b'\\'))
+}
+
 /// How many leading bytes of `s` a JSON string takes as they are (see [`needs_care`]).
-/// Eight bytes at a time: records are mostly long runs of plain text.
+/// Records are mostly long runs of plain text: 64, then 16 bytes at a time in vector
+/// compares, then single words.
 fn plain_run<const ASCII_ONLY: bool>(s: &[u8]) -> usize {
     let flags = needs_care::<ASCII_ONLY>;
     let word = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
     let mut i = 0;
-    // Blocks of four words while none needs care, then single words.
-    while i + 32 <= s.len() && flags(word(i)) | flags(word(i + 8)) | flags(word(i + 16)) | flags(word(i + 24)) == 0 {
-        i += 32;
+    for block in s.as_chunks::<64>().0 {
+        let (parts, _) = block.as_chunks::<16>();
+        let [a, b, c, d] = [0, 1, 2, 3].map(|k| flagged::<ASCII_ONLY>(u8x16::new(parts[k])));
+        if (a | b | c | d).any() {
+            let mask = [a, b, c, d].iter().rev().fold(0u64, |m, v| m << 16 | v.to_bitmask() as u64);
+            return i + mask.trailing_zeros() as usize;
+        }
+        i += 64;
+    }
+    for part in s[i..].as_chunks::<16>().0 {
+        let mask = flagged::<ASCII_ONLY>(u8x16::new(*part)).to_bitmask();
+        if mask != 0 {
+            return i + mask.trailing_zeros() as usize;
+        }
+        i += 16;
     }
     while i + 8 <= s.len() {
         let f = flags(word(i));
@@ -742,9 +789,9 @@ mod tests {
             }
         }
         // One special (or boundary) character at every position of plain runs of every
-        // length around the 8- and 32-byte blocks the fast paths check.
-        for c in ["\0", "\u{1f}", " ", "\"", "\\", "\n", "\u{7f}", "é", "\u{2028}"] {
-            for len in 0..80 {
+        // length around the 8-, 16- and 64-byte blocks the fast paths check.
+        for c in ["\0", "\u{1f}", " ", "!", "\"", "#", "\\", "\n", "\u{7f}", "é", "\u{2028}"] {
+            for len in 0..150 {
                 for at in 0..=len {
                     let s = format!("{}{c}{}", "m".repeat(at), "m".repeat(len - at));
                     let mut ours = vec![];
@@ -774,6 +821,25 @@ mod tests {
             string(bytes, &mut ours);
             let want = serde_json::to_vec(&String::from_utf8_lossy(bytes)).unwrap();
             assert_eq!(ours[6..], want[..], "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn common_prefix_and_suffix_match_a_byte_by_byte_count() {
+        let naive_prefix = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let naive_suffix = |a: &[u8], b: &[u8]| a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+        // Lengths around the word and block sizes, one byte changed at every position.
+        for len in [0, 1, 7, 8, 9, 63, 64, 65, 130, 1023, 1024, 1025, 2100] {
+            let a: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            for at in (0..len).filter(|&i| i < 140 || i % 61 == 0 || len - i < 140) {
+                let mut b = a.clone();
+                b[at] ^= 0x40;
+                assert_eq!(common_prefix(&a, &b), naive_prefix(&a, &b), "{len} {at}");
+                assert_eq!(common_suffix(&a, &b), naive_suffix(&a, &b), "{len} {at}");
+            }
+            let longer = [&a[..], b"tail"].concat();
+            assert_eq!(common_prefix(&a, &longer), len);
+            assert_eq!(common_suffix(&a, &[b"head", &a[..]].concat()), len);
         }
     }
 }
