@@ -449,7 +449,7 @@ impl WasmFilter {
                 }
                 let len = object_len(at)
                     .map_err(|e| format!("bad guest result: the msgpack at {ptr:#x} is {e}"))?;
-                if !matches!(at[0], 0x80..=0x8f | 0xde | 0xdf) {
+                if !flb_events::is_map(at) {
                     return Err(format!(
                         "bad guest result: a msgpack {} instead of a map",
                         msgpack_kind(at[0])

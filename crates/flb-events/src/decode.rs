@@ -206,7 +206,8 @@ fn array_header(b: &[u8], p: usize) -> Option<(u64, usize)> {
     }
 }
 
-fn is_map(b: &[u8]) -> bool {
+/// Whether `b` starts with a msgpack map (of any size).
+pub fn is_map(b: &[u8]) -> bool {
     matches!(b.first(), Some(0x80..=0x8f | 0xde | 0xdf))
 }
 

@@ -1,4 +1,5 @@
 use crate::EventTime;
+use crate::decode::is_map;
 
 /// `{}` in msgpack: the metadata of records that have none.
 pub const EMPTY_MAP: &[u8] = &[0x80];
@@ -20,10 +21,6 @@ impl std::fmt::Display for EncodeError {
 }
 
 impl std::error::Error for EncodeError {}
-
-fn is_map(b: &[u8]) -> bool {
-    matches!(b.first(), Some(0x80..=0x8f | 0xde | 0xdf))
-}
 
 /// Appends v2 records to a reusable buffer.
 #[derive(Default, Debug)]

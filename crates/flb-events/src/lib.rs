@@ -14,7 +14,7 @@ mod decode;
 mod encode;
 pub mod json;
 
-pub use decode::{DecodeError, Decoder, Event, EventKind, object_len};
+pub use decode::{DecodeError, Decoder, Event, EventKind, is_map, object_len};
 pub use encode::{EMPTY_MAP, EncodeError, Encoder, str_map};
 
 /// A record timestamp.
