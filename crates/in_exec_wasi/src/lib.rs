@@ -23,6 +23,7 @@ pub const PROPERTIES: &[Property] = &[
     Property::new("interval_nsec", Kind::Int, "Nanoseconds added to interval_sec").default("0"),
     Property::new("buf_size", Kind::Size, "Longest line in bytes; longer lines are split into several records, as the built-in does").default("4096"),
     Property::new("oneshot", Kind::Bool, "Run the module once").default("false"),
+    Property::new("bool", Kind::Bool, "Same as oneshot: the built-in's name for it up to v4.0.x, accepted so that its configurations work unchanged"),
     Property::new("args", Kind::Str, "Arguments passed to the module (argv[1..]), separated by spaces"),
     Property::new("env", Kind::Str, "An environment variable for the module, NAME=value; may be repeated. Nothing from the host environment is passed").multiple(),
     Property::new("timeout", Kind::Time, "Longest a run may take before it is interrupted (0: no limit)").default("60s"),
@@ -56,7 +57,9 @@ impl Input for ExecWasi {
         let nsec = p.int("interval_nsec")?.unwrap_or(0);
         // As the built-in: both <= 0 means the default of one second.
         let interval = if sec <= 0 && nsec <= 0 { Duration::from_secs(1) } else { Duration::from_secs(sec.max(0) as u64) + Duration::from_nanos(nsec.max(0) as u64) };
-        let oneshot = p.bool("oneshot")?.unwrap_or(false);
+        // Up to v4.0.x the built-in's config map names `oneshot` "bool"; `oneshot` wins if both are set.
+        let name = if p.all("oneshot").is_empty() && !p.all("bool").is_empty() { "bool" } else { "oneshot" };
+        let oneshot = p.bool(name)?.unwrap_or(false);
         // As the built-in's timer collector: the first run one interval after start-up.
         let every = (!oneshot).then_some(interval);
         // On the Go-proxy route Fluent Bit takes records only at its once-a-second poll, so
