@@ -172,20 +172,24 @@ impl WasmFilter {
         changed
     }
 
-    /// One guest call per record (the classic and the whole-event contracts).
+    /// One guest call per record (the classic and the whole-event contracts). Unchanged
+    /// events are not copied as they come: the run of them since the last change goes into
+    /// `enc` only when a change follows it, so a chunk nothing changes is never copied.
     fn filter_records(&mut self, chunk: &[u8], tag: &str) -> bool {
         let mut changed = false;
+        // Where the run of unchanged events not yet in `enc` starts in `chunk`.
+        let mut unchanged_from = 0;
         let mut events = Decoder::new(chunk);
         while let Some(ev) = events.next() {
             let ev = match ev {
                 Ok(ev) => ev,
                 Err(e) => {
-                    self.pass_rest_unchanged(events.rest(), &e);
+                    // The rest stays in the unchanged run.
+                    self.report_malformed(&e);
                     break;
                 }
             };
             if ev.kind != EventKind::Record {
-                self.enc.raw(ev.raw);
                 continue;
             }
             // A call that changes the record appends it to `enc` itself, from here.
@@ -201,18 +205,25 @@ impl WasmFilter {
             match outcome {
                 Outcome::Keep => {
                     self.stats.kept += 1;
-                    self.enc.raw(ev.raw);
+                    continue;
                 }
-                Outcome::Drop => {
-                    self.stats.dropped += 1;
-                    changed = true;
+                Outcome::Events if self.enc.buf[start..] == *ev.raw => {
+                    self.stats.kept += 1;
+                    self.enc.buf.truncate(start);
+                    continue;
                 }
-                Outcome::Events if self.enc.buf[start..] == *ev.raw => self.stats.kept += 1,
-                Outcome::Events | Outcome::Replaced => {
-                    self.stats.modified += 1;
-                    changed = true;
-                }
+                Outcome::Drop => self.stats.dropped += 1,
+                Outcome::Events | Outcome::Replaced => self.stats.modified += 1,
             }
+            // The unchanged run goes in before what the call appended.
+            let run = &chunk[unchanged_from..ev.offset];
+            self.enc.buf.extend_from_slice(run);
+            self.enc.buf[start..].rotate_right(run.len());
+            unchanged_from = ev.offset + ev.raw.len();
+            changed = true;
+        }
+        if changed {
+            self.enc.raw(&chunk[unchanged_from..]);
         }
         changed
     }
@@ -229,13 +240,12 @@ impl WasmFilter {
         outcome
     }
 
-    /// Keeps the undecodable rest of a chunk (from the bad record on) as it was rather than
-    /// lose it.
-    fn pass_rest_unchanged(&mut self, rest: &[u8], e: &DecodeError) {
+    /// Reports an undecodable record; the caller keeps the rest of the chunk (from the bad
+    /// record on) as it was rather than lose it.
+    fn report_malformed(&mut self, e: &DecodeError) {
         self.errors.report(&format!(
             "malformed record in chunk: {e}; passing the rest of the chunk on unchanged"
         ));
-        self.enc.raw(rest);
     }
 
     /// Calls the guest for one record (a changed record is appended to `enc` here).
@@ -309,7 +319,8 @@ impl WasmFilter {
                 Ok(ev) => ev,
                 Err(e) => {
                     changed |= self.flush_batch(chunk, group.clone(), run.clone(), run_len);
-                    self.pass_rest_unchanged(events.rest(), &e);
+                    self.report_malformed(&e);
+                    self.enc.raw(events.rest());
                     return changed;
                 }
             };
