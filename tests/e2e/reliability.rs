@@ -85,7 +85,7 @@ fn a_million_records_in_equals_out(host: &Host) -> Result<(), Failed> {
     write_file(&dir, "parsers.conf", "[PARSER]\n    name json\n    format json\n");
     let p = plugins();
     let yaml = format!(
-        "service:\n  flush: 0.5\n  grace: 5\n  parsers_file: {}\nplugins:\n  - {}\npipeline:\n  inputs:\n    - name: tail\n      path: {}\n      parser: json\n      read_from_head: true\n      exit_on_eof: true\n      threaded: true\n      tag: load\n  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: filter\n      event_format: msgpack\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: add_field\n  outputs:\n    - name: file\n      match: '*'\n      path: {}\n      file: out.jsonl\n      format: plain\n",
+        "service:\n  flush: 0.5\n  grace: 5\n  parsers_file: {}\nplugins:\n  - {}\npipeline:\n  inputs:\n    - name: tail\n      path: {}\n      parser: json\n      read_from_head: true\n      threaded: true\n      tag: load\n  filters:\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: filter\n      event_format: msgpack\n    - name: wasm_wasmer\n      match: '*'\n      wasm_path: {}\n      function_name: add_field\n  outputs:\n    - name: file\n      match: '*'\n      path: {}\n      file: out.jsonl\n      format: plain\n",
         dir.join("parsers.conf").display(),
         p.filter.display(),
         file.display(),
@@ -94,12 +94,19 @@ fn a_million_records_in_equals_out(host: &Host) -> Result<(), Failed> {
         dir.display()
     );
     let cfg = write_file(&dir, "fluent-bit.yaml", yaml);
+    // The run ends with SIGTERM once the last record is out, not with `exit_on_eof`: under
+    // load v3.2's own shutdown after end of file drops records still queued in the threaded
+    // input (measured with no filter at all: 5 runs of 20 lost 3-27K records; none on v4.2
+    // and v5.1).
+    let out_path = dir.join("out.jsonl");
+    let last = format!("\"i\":{},", N - 1);
+    let last_record_out = || last_bytes(&out_path, 256).is_some_and(|tail| String::from_utf8_lossy(&tail).contains(&last));
     let started = std::time::Instant::now();
-    let r = run(host, &["-c", cfg.to_str().unwrap()], Duration::from_secs(300));
+    let r = run_until(host, &["-c", cfg.to_str().unwrap()], Duration::from_secs(120), &last_record_out);
     let took = started.elapsed();
     r.assert_no_crash()?;
-    check(!r.timed_out && r.code() == Some(0), "the host did not finish by itself", &r)?;
-    let out = std::fs::read_to_string(dir.join("out.jsonl"))?;
+    check(!r.timed_out && r.code() == Some(0), "the host did not deliver every record and stop cleanly", &r)?;
+    let out = std::fs::read_to_string(&out_path)?;
     let mut n = 0usize;
     for line in out.lines() {
         let v: serde_json::Value = serde_json::from_str(line)?;
@@ -115,6 +122,16 @@ fn a_million_records_in_equals_out(host: &Host) -> Result<(), Failed> {
     check(n == N, format!("{n} records out of {N}"), &r)?;
     // A per-record leak of even 256 bytes would add 244 MiB.
     check(hi.saturating_sub(lo) < 128 * 1024, format!("RSS grew from {lo} to {hi} KiB after warm-up"), &r)
+}
+
+/// The last `n` bytes of the file at `path` (all of it if shorter), if it can be read.
+fn last_bytes(path: &std::path::Path, n: u64) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(SeekFrom::Start(f.metadata().ok()?.len().saturating_sub(n))).ok()?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).ok()?;
+    Some(tail)
 }
 
 fn main() {

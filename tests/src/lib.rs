@@ -209,16 +209,22 @@ pub fn run_in(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>
 
 /// As [`run`], in `cwd` and with extra environment variables.
 pub fn run_env(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>, env: &[(&str, &str)]) -> Run {
-    run_full(host, args, deadline, cwd, env, &[])
+    run_full(host, args, deadline, cwd, env, &[], &|| false)
 }
 
 /// As [`run`], sending each `(after, signal)` to the host once `after` has passed (e.g.
 /// SIGHUP for a hot reload).
 pub fn run_signals(host: &Host, args: &[&str], deadline: Duration, signals: &[(Duration, i32)]) -> Run {
-    run_full(host, args, deadline, None, &[], signals)
+    run_full(host, args, deadline, None, &[], signals, &|| false)
 }
 
-pub fn run_full(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>, env: &[(&str, &str)], signals: &[(Duration, i32)]) -> Run {
+/// As [`run`], stopping the host with SIGTERM (a normal shutdown, not a time-out) as soon as
+/// `done()` holds; checked twice a second.
+pub fn run_until(host: &Host, args: &[&str], deadline: Duration, done: &dyn Fn() -> bool) -> Run {
+    run_full(host, args, deadline, None, &[], &[], done)
+}
+
+pub fn run_full(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Path>, env: &[(&str, &str)], signals: &[(Duration, i32)], done: &dyn Fn() -> bool) -> Run {
     let mut pending: Vec<(Duration, i32)> = signals.to_vec();
     pending.sort_by_key(|s| std::cmp::Reverse(s.0));
     let dir = scratch_dir("run");
@@ -238,10 +244,15 @@ pub fn run_full(host: &Host, args: &[&str], deadline: Duration, cwd: Option<&Pat
     let mut timed_out = false;
     let mut rss_kib = Vec::new();
     let mut last_sample = start;
+    let mut stopped = false;
     let (status, cpu) = loop {
         if last_sample.elapsed() >= Duration::from_millis(500) {
             last_sample = Instant::now();
             rss_kib.extend(rss_of(child.id()));
+            if !stopped && done() {
+                stopped = true;
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            }
         }
         // wait4 rather than try_wait: it also gives the CPU time the host used.
         let mut raw = 0;
