@@ -29,7 +29,7 @@ fn cmake_build(prefix: &str) -> Result<PathBuf, Failed> {
         .arg("-B")
         .arg(&build)
         .arg(format!("-DCMAKE_INSTALL_PREFIX={prefix}"))
-        .arg(format!("-DFLB_WASMER_PREBUILT_DIR={}", target_profile_dir().display())))?;
+        .arg(format!("-DWASMER_PLUGINS_PREBUILT_DIR={}", target_profile_dir().display())))?;
     sh(Command::new("cmake").arg("--build").arg(&build))?;
     Ok(build)
 }
