@@ -180,46 +180,40 @@ struct Splice {
     parse: bool,
 }
 
-/// Length of the common suffix of `a` and `b`: large, then small blocks (each comparison is
-/// a call; records can be long), then words, then bytes.
-fn common_suffix(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
-    let mut i = 0;
-    for block in [1024, 64] {
-        while i + block <= n && a[n - i - block..n - i] == b[n - i - block..n - i] {
-            i += block;
-        }
-    }
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at - 8..at].try_into().expect("8 bytes"));
-    while i + 8 <= n {
-        let differ = word(a, n - i) ^ word(b, n - i);
-        if differ != 0 {
-            return i + (differ.leading_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    i + a[..n - i].iter().rev().zip(b[..n - i].iter().rev()).take_while(|(x, y)| x == y).count()
+/// Length of the common prefix of `a` and `b`.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    common_run::<false>(a, b)
 }
 
-/// Length of the common prefix of `a` and `b`, as [`common_suffix`].
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+/// Length of the common suffix of `a` and `b`.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    common_run::<true>(a, b)
+}
+
+/// How many bytes `a` and `b` share from their start (or, `FROM_END`, their end): large,
+/// then small blocks (each comparison is a call; records can be long), then words, then bytes.
+fn common_run<const FROM_END: bool>(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
+    let (a, b) = if FROM_END { (&a[a.len() - n..], &b[b.len() - n..]) } else { (&a[..n], &b[..n]) };
+    // The `k` bytes past the first `i` that match, counted from the chosen end.
+    let next = |i: usize, k: usize| if FROM_END { n - i - k..n - i } else { i..i + k };
     let mut i = 0;
     for block in [1024, 64] {
-        while i + block <= n && a[i..i + block] == b[i..i + block] {
+        while i + block <= n && a[next(i, block)] == b[next(i, block)] {
             i += block;
         }
     }
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[next(i, 8)].try_into().expect("8 bytes"));
     while i + 8 <= n {
         let differ = word(a, i) ^ word(b, i);
         if differ != 0 {
-            return i + (differ.trailing_zeros() / 8) as usize;
+            // Little-endian: the last byte in memory is the highest.
+            let same = if FROM_END { differ.leading_zeros() } else { differ.trailing_zeros() };
+            return i + (same / 8) as usize;
         }
         i += 8;
     }
-    i + a[i..n].iter().zip(&b[i..n]).position(|(x, y)| x != y).unwrap_or(n - i)
+    i + (i..n).take_while(|&j| a[next(j, 1)] == b[next(j, 1)]).count()
 }
 
 /// `in_key`: inside a non-string map key, which is written as one JSON string at the end;
